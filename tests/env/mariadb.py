@@ -1,0 +1,264 @@
+"""A real MariaDB server for tests, started from the Debian binaries.
+
+Why this exists: the binlog-retention probe (``@@binlog_expire_logs_seconds``)
+and a MySQL-family Debezium source need a real server with the binary log on in
+ROW format. The tests run as root; ``mariadbd --user=mysql`` drops privileges
+itself, so the pid we hold is the server's.
+
+The server reads no option files (``--no-defaults``): the host's /etc/mysql
+must not leak into a test. Its socket lives in a short /tmp path because
+pytest's directories exceed the 107-byte socket limit; the tests connect over
+TCP. Users are set up by an ``--init-file`` run at startup, so there is no
+password-less window on the TCP port.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pymysql
+
+from tests.env.postgres import free_port, make_traversable_for_others
+
+OS_USER = "mysql"
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+INSTALL_TIMEOUT_S = 180.0
+
+# Server options every test server gets (command-line form, without "--").
+DEFAULT_SETTINGS: dict[str, str] = {
+    "bind-address": "127.0.0.1",
+    "log-bin": "binlog",  # relative: inside the data directory
+    "binlog-format": "ROW",
+    "binlog-row-image": "FULL",  # what Debezium needs
+    "server-id": "1",
+    "skip-name-resolve": "ON",
+    "innodb-buffer-pool-size": "64M",
+    "innodb-log-file-size": "48M",
+    "innodb-flush-log-at-trx-commit": "2",  # throwaway server: speed over durability
+    "sync-binlog": "0",
+    "max-connections": "60",
+    "performance-schema": "OFF",
+}
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass
+class MariaDBServer:
+    """A running test server; ``user``/``password`` is a root-equivalent account over TCP."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    datadir: Path
+    logfile: Path
+    socket_path: Path
+    args: list[str] = field(repr=False)
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def connect(self, **overrides: object) -> pymysql.connections.Connection:
+        """An autocommit connection with bounded timeouts."""
+        params: dict[str, object] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "connect_timeout": 5,
+            "read_timeout": 30,
+            "write_timeout": 30,
+            "autocommit": True,
+        }
+        params.update(overrides)
+        return pymysql.connect(**params)
+
+    def set(self, settings: Mapping[str, str | int]) -> None:
+        """SET GLOBAL each (dynamic) variable, e.g. ``binlog_expire_logs_seconds``."""
+        with self.connect() as conn, conn.cursor() as cur:
+            for raw_name, value in settings.items():
+                name = raw_name.replace("-", "_")
+                if not name.replace("_", "").isalnum():
+                    raise ValueError(f"not a variable name: {raw_name!r}")
+                if isinstance(value, int):
+                    cur.execute(f"SET GLOBAL {name} = {value:d}")
+                else:
+                    cur.execute(f"SET GLOBAL {name} = %s", (value,))
+
+    reload = set  # same name as PostgresServer's
+
+    def restart(self) -> None:
+        self.stop()
+        self.process = _spawn(self.args, self.logfile)
+        _wait_ready(self)
+
+    def stop(self) -> None:
+        """SIGTERM (clean shutdown); SIGKILL the process group if it hangs."""
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            self.process = None
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        self.process = None
+
+
+def _spawn(args: list[str], logfile: Path) -> subprocess.Popen[bytes]:
+    with logfile.open("ab") as log:
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() can kill all of it
+            env={"PATH": "/usr/sbin:/usr/bin:/bin", "LC_ALL": "C"},
+        )
+
+
+def _wait_ready(server: MariaDBServer) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        proc = server.process
+        if proc is None or proc.poll() is not None:
+            raise RuntimeError(
+                f"mariadbd exited with {proc and proc.returncode}; log {server.logfile}:\n"
+                + _tail(server.logfile)
+            )
+        try:
+            with server.connect(connect_timeout=2) as conn, conn.cursor() as cur:
+                cur.execute("SELECT 1")
+            return
+        except pymysql.err.OperationalError as exc:
+            last = exc
+            time.sleep(0.2)
+    server.stop()
+    raise TimeoutError(
+        f"mariadbd not ready within {START_TIMEOUT_S}s ({last}); log:\n" + _tail(server.logfile)
+    )
+
+
+def start_mariadb(
+    workdir: Path,
+    *,
+    port: int | None = None,
+    settings: Mapping[str, str | int] | None = None,
+) -> MariaDBServer:
+    """mariadb-install-db into ``workdir/mariadb-data`` and start mariadbd on 127.0.0.1.
+
+    ``settings`` are server options (``binlog_expire_logs_seconds``,
+    ``server_id`` ...; ``_`` or ``-`` both work) on top of
+    :data:`DEFAULT_SETTINGS`. The account ``root`` gets a random password and
+    may connect from 127.0.0.1. The server is stopped at interpreter exit if
+    the caller does not stop it first.
+    """
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    datadir = workdir / "mariadb-data"
+    logfile = workdir / "mariadb.log"
+    if datadir.exists():
+        raise FileExistsError(f"{datadir} exists: use a fresh workdir")
+    make_traversable_for_others(workdir)
+    datadir.mkdir(mode=0o750)
+    shutil.chown(datadir, user=OS_USER, group=OS_USER)
+
+    result = subprocess.run(
+        [
+            "mariadb-install-db",
+            "--no-defaults",
+            f"--datadir={datadir}",
+            f"--user={OS_USER}",
+            "--auth-root-authentication-method=socket",
+            "--skip-test-db",
+            "--skip-name-resolve",
+        ],
+        capture_output=True,
+        env={"PATH": "/usr/sbin:/usr/bin:/bin", "LC_ALL": "C"},
+        timeout=INSTALL_TIMEOUT_S,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"mariadb-install-db failed ({result.returncode}):\n"
+            f"{result.stdout.decode(errors='replace')}\n{result.stderr.decode(errors='replace')}"
+        )
+
+    password = secrets.token_urlsafe(18)
+    init_file = datadir / "init.sql"
+    # Runs as the server starts, before it takes connections.
+    init_file.write_text(
+        f"CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY {_quote(password)};\n"
+        "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n"
+        "FLUSH PRIVILEGES;\n"
+    )
+    init_file.chmod(0o600)
+    shutil.chown(init_file, user=OS_USER, group=OS_USER)
+
+    opts = {**DEFAULT_SETTINGS}
+    for name, value in (settings or {}).items():
+        opts[name.replace("_", "-")] = str(value)
+    socket_dir = Path(tempfile.mkdtemp(prefix="mdb-", dir="/tmp"))
+    socket_dir.chmod(0o755)
+    shutil.chown(socket_dir, user=OS_USER, group=OS_USER)
+    socket_path = socket_dir / "mysqld.sock"
+
+    attempts = 1 if port is not None else 3
+    last_error: Exception | None = None
+    for _ in range(attempts):
+        chosen = port if port is not None else free_port()
+        args = [
+            "/usr/sbin/mariadbd",
+            "--no-defaults",
+            f"--user={OS_USER}",
+            f"--datadir={datadir}",
+            f"--port={chosen}",
+            f"--socket={socket_path}",
+            f"--pid-file={datadir / 'mariadbd.pid'}",
+            f"--init-file={init_file}",
+            *(f"--{k}={v}" for k, v in opts.items()),
+        ]
+        server = MariaDBServer(
+            host="127.0.0.1",
+            port=chosen,
+            user="root",
+            password=password,
+            datadir=datadir,
+            logfile=logfile,
+            socket_path=socket_path,
+            args=args,
+        )
+        server.process = _spawn(args, logfile)
+        atexit.register(server.stop)
+        try:
+            _wait_ready(server)
+            return server
+        except (RuntimeError, TimeoutError) as exc:  # most likely: the port was taken meanwhile
+            last_error = exc
+            server.stop()
+    raise RuntimeError(f"could not start mariadbd: {last_error}")
