@@ -45,6 +45,7 @@ MYSQL_EXPIRE = "mysql:binlog_expire_logs_seconds"
 MARIADB_EXPIRE = "mariadb:binlog_expire_logs_seconds"
 SQLSERVER_CLEANUP = "sqlserver:cdc_cleanup_retention"
 ORACLE_RDS_ARCHIVELOG = "oracle:archivelog_retention_hours"
+ORACLE_REDO = "oracle:oldest_available_scn"
 CONFIGURED = "spec.source.retention"
 KAFKA_RETENTION = "kafka:retention.ms"
 
@@ -557,6 +558,30 @@ def oracle_rds_bound(retention_hours: int | None, *, paused_at: datetime) -> Ret
         reason="ArchivelogRetention",
         message=f"RDS keeps archived redo logs for {format_duration(hours)}.",
         figures={"retentionHours": retention_hours},
+    )
+
+
+def oracle_redo_bound(
+    oldest_available_scn: int | None, offset_scn: int | None
+) -> RetentionBound | None:
+    """Lost when the connector's offset SCN is older than the oldest redo still available.
+
+    No deadline either way (Oracle's purge policy is the DBA's); None when
+    either figure is unknown or the SCN is still available.
+    """
+    if oldest_available_scn is None or offset_scn is None or offset_scn >= oldest_available_scn:
+        return None
+    return RetentionBound(
+        basis=ORACLE_REDO,
+        deadline=None,
+        lost=True,
+        reason="RedoLogsPurged",
+        message=(
+            f"The job's position (SCN {offset_scn}) is older than the oldest redo still "
+            f"available (SCN {oldest_available_scn}): events are gone and the job needs a new "
+            "snapshot."
+        ),
+        figures={"offsetScn": offset_scn, "oldestAvailableScn": oldest_available_scn},
     )
 
 
