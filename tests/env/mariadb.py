@@ -168,13 +168,14 @@ def start_mariadb(
     workdir: Path,
     *,
     port: int | None = None,
-    settings: Mapping[str, str | int] | None = None,
+    settings: Mapping[str, str | int | None] | None = None,
 ) -> MariaDBServer:
     """mariadb-install-db into ``workdir/mariadb-data`` and start mariadbd on 127.0.0.1.
 
     ``settings`` are server options (``binlog_expire_logs_seconds``,
     ``server_id`` ...; ``_`` or ``-`` both work) on top of
-    :data:`DEFAULT_SETTINGS`. The account ``root`` gets a random password and
+    :data:`DEFAULT_SETTINGS`; a value of None drops a default (``{"log_bin":
+    None}`` starts a server without a binary log). The account ``root`` gets a random password and
     may connect from 127.0.0.1. The server is stopped at interpreter exit if
     the caller does not stop it first.
     """
@@ -222,7 +223,11 @@ def start_mariadb(
 
     opts = {**DEFAULT_SETTINGS}
     for name, value in (settings or {}).items():
-        opts[name.replace("_", "-")] = str(value)
+        key = name.replace("_", "-")
+        if value is None:
+            opts.pop(key, None)
+        else:
+            opts[key] = str(value)
     socket_dir = Path(tempfile.mkdtemp(prefix="mdb-", dir="/tmp"))
     socket_dir.chmod(0o755)
     shutil.chown(socket_dir, user=OS_USER, group=OS_USER)
