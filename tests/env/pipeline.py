@@ -703,6 +703,34 @@ def start_ferretdb(
 # ---------------------------------------------------------------------------
 # the whole pipeline
 
+# Debezium's ExtractNewRecordState acts on Struct values only: with schemaless
+# JSON (the worker default here) the sink would get the raw envelope and never
+# see a delete.  So the Debezium topics carry JSON with schemas.
+JSON_WITH_SCHEMAS = {
+    "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+    "key.converter.schemas.enable": "true",
+    "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+    "value.converter.schemas.enable": "true",
+}
+
+
+def slow_snapshot_overrides(table: str, *, sleep_per_row_s: float = 0.005) -> dict[str, str]:
+    """Source overrides that make the initial snapshot of ``table`` take rows x sleep seconds.
+
+    The snapshot SELECT calls ``pg_sleep`` for every row, and a small fetch size
+    makes the rows (and so committed offsets with ``snapshot_completed=false``)
+    flow while it runs.  Deterministic, unlike "a big table", whose snapshot
+    time depends on the machine.
+    """
+    return {
+        "snapshot.fetch.size": "20",
+        "max.batch.size": "50",
+        "snapshot.select.statement.overrides": table,
+        f"snapshot.select.statement.overrides.{table}": (
+            f"SELECT * FROM {table} WHERE pg_sleep({sleep_per_row_s:g})::text = ''"
+        ),
+    }
+
 
 @dataclass
 class Pipeline:
@@ -799,6 +827,7 @@ class Pipeline:
             "tombstones.on.delete": "true",
             "decimal.handling.mode": "string",
             "time.precision.mode": "connect",
+            **JSON_WITH_SCHEMAS,
         }
         config.update({k.replace("_", ".") if "." not in k else k: v for k, v in overrides.items()})
         return config
@@ -840,6 +869,7 @@ class Pipeline:
             "errors.tolerance": "none",
             "errors.log.enable": "true",
             "errors.log.include.messages": "true",
+            **JSON_WITH_SCHEMAS,
         }
         if collection:
             config["collection"] = collection
