@@ -1,0 +1,293 @@
+"""A small TCP/HTTP proxy that injects faults in front of a real server.
+
+Why this exists: the operator must survive a Kafka Connect REST API that
+answers 500, hangs, drops connections or refuses them, and the e2e tests want
+those faults in front of the *real* Connect worker, switched at run time, not
+a mock that answers what we think Connect answers.
+
+Modes (:class:`Mode`), switched at any time with ``set_mode(Mode.HANG)``:
+
+* ``PASS``    bytes flow both ways to the upstream server;
+* ``HTTP_ERROR`` every request gets ``HTTP/1.1 <status>`` (default 500) with a
+  Connect-style JSON body ``{"error_code": ..., "message": ...}`` and
+  ``Connection: close``;
+* ``HANG``    connections are accepted, requests read, nothing is answered
+  until the mode changes or the proxy stops (the client times out);
+* ``DROP``    the request is read, then the connection is reset (no answer);
+* ``REFUSE``  the listening socket is closed: connects get ECONNREFUSED.  The
+  same port is bound again when the mode leaves REFUSE.
+
+Changing the mode severs every open connection, so an HTTP client's kept-alive
+connection from before the switch cannot bypass the new mode.
+
+Two ways to run it: :class:`FaultProxy` in the caller's event loop
+(``await proxy.start()``), or :class:`ThreadedFaultProxy`, which runs one in a
+daemon thread with a sync API for sync fixtures and other processes.  It
+listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import socket
+import struct
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+class Mode(enum.Enum):
+    PASS = "pass"
+    HTTP_ERROR = "http_error"
+    HANG = "hang"
+    DROP = "drop"
+    REFUSE = "refuse"
+
+
+_REASONS = {
+    400: "Bad Request",
+    404: "Not Found",
+    409: "Conflict",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+MAX_HEAD_BYTES = 64 * 1024
+
+
+@dataclass
+class FaultProxy:
+    """An asyncio proxy from ``127.0.0.1:port`` to ``upstream_host:upstream_port``."""
+
+    upstream_host: str
+    upstream_port: int
+    port: int = 0  # 0: pick a free port at start
+    error_status: int = 500
+    error_message: str = "injected fault (tests/env/faultproxy.py)"
+    connections: Counter[str] = field(default_factory=Counter)  # accepted, by mode
+    _mode: Mode = Mode.PASS
+    _server: asyncio.Server | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    _mode_changed: asyncio.Event | None = None
+    _lock: asyncio.Lock | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    async def start(self) -> None:
+        self._mode_changed = asyncio.Event()
+        self._lock = asyncio.Lock()
+        if self._mode is not Mode.REFUSE:
+            await self._listen()
+        elif not self.port:
+            self.port = _free_port()
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(
+            self._handle, "127.0.0.1", self.port, reuse_address=True
+        )
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def set_mode(
+        self, mode: Mode, *, status: int | None = None, message: str | None = None
+    ) -> None:
+        """Switch mode; sever open connections; bind or unbind for REFUSE."""
+        assert self._lock is not None and self._mode_changed is not None, "not started"
+        async with self._lock:
+            if status is not None:
+                self.error_status = status
+            if message is not None:
+                self.error_message = message
+            old, self._mode = self._mode, mode
+            self._sever_all()
+            self._mode_changed.set()
+            self._mode_changed = asyncio.Event()
+            if mode is Mode.REFUSE and self._server is not None:
+                self._server.close()
+                await self._server.wait_closed()
+                self._server = None
+            elif old is Mode.REFUSE and mode is not Mode.REFUSE:
+                await self._listen()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self._sever_all()
+        if self._mode_changed is not None:
+            self._mode_changed.set()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+
+    def _sever_all(self) -> None:
+        for w in list(self._writers):
+            _reset(w)
+        self._writers.clear()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.add(writer)
+        mode = self._mode
+        self.connections[mode.value] += 1
+        try:
+            if mode is Mode.PASS:
+                await self._pipe(reader, writer)
+            elif mode is Mode.HTTP_ERROR:
+                await _read_request(reader)
+                body = json.dumps(
+                    {"error_code": self.error_status, "message": self.error_message}
+                ).encode()
+                reason = _REASONS.get(self.error_status, "Error")
+                writer.write(
+                    f"HTTP/1.1 {self.error_status} {reason}\r\n"
+                    "Content-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n"
+                    "Connection: close\r\n\r\n".encode()
+                    + body
+                )
+                await writer.drain()
+                writer.close()
+            elif mode is Mode.HANG:
+                changed = self._mode_changed
+                assert changed is not None
+                await changed.wait()  # released (and severed) by the next mode change
+            elif mode is Mode.DROP:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(_read_request(reader), timeout=5)
+                _reset(writer)
+            else:  # REFUSE while the old listener still delivered one
+                _reset(writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            self._tasks.discard(task)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.wait_for(
+                asyncio.open_connection(self.upstream_host, self.upstream_port), timeout=10
+            )
+        except (TimeoutError, OSError):
+            _reset(writer)
+            return
+        self._writers.add(up_writer)
+
+        async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    if dst.can_write_eof():
+                        dst.write_eof()
+
+        try:
+            await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
+        finally:
+            self._writers.discard(up_writer)
+            with contextlib.suppress(Exception):
+                up_writer.close()
+
+
+async def _read_request(reader: asyncio.StreamReader) -> bytes:
+    """Read one HTTP request head and its Content-Length body (enough to answer it)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    if len(head) > MAX_HEAD_BYTES:
+        return head
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            with contextlib.suppress(ValueError):
+                length = int(value.strip())
+    body = await reader.readexactly(length) if length else b""
+    return head + body
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with RST (SO_LINGER 0), not a polite FIN."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(Exception):
+        writer.transport.abort()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ThreadedFaultProxy:
+    """A :class:`FaultProxy` on its own event loop in a daemon thread, with a sync API."""
+
+    def __init__(self, upstream_host: str, upstream_port: int, port: int = 0) -> None:
+        self.proxy = FaultProxy(upstream_host, upstream_port, port)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="faultproxy", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return self.proxy.url
+
+    @property
+    def port(self) -> int:
+        return self.proxy.port
+
+    @property
+    def mode(self) -> Mode:
+        return self.proxy.mode
+
+    def start(self) -> ThreadedFaultProxy:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.proxy.start(), self._loop).result(timeout=10)
+        return self
+
+    def set_mode(
+        self, mode: Mode, *, status: int | None = None, message: str | None = None
+    ) -> None:
+        fut = asyncio.run_coroutine_threadsafe(
+            self.proxy.set_mode(mode, status=status, message=message), self._loop
+        )
+        fut.result(timeout=10)
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self.proxy.stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    def __enter__(self) -> ThreadedFaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
