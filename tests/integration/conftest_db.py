@@ -1,5 +1,7 @@
 """Session fixtures for the real source databases (PostgreSQL, MariaDB).
 
+Also a bare Kafka broker (tests/env/pipeline.py) for the topic-retention probe.
+
 Why a separate module: tests/integration/conftest.py belongs to the control
 plane's fixtures; the probe tests import these by name instead
 (``from conftest_db import pg_server``), so a test run that does not need a
@@ -30,10 +32,12 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from tests.env import mariadb, postgres  # noqa: E402 - needs the root on sys.path, above
+from tests.env import mariadb, pipeline, postgres  # noqa: E402 - needs the root on sys.path
 
 MariaDBServer = mariadb.MariaDBServer
 PostgresServer = postgres.PostgresServer
+KafkaServer = pipeline.KafkaServer
+start_mariadb = mariadb.start_mariadb
 
 PG_KEEP_SIZE_MB = 32
 
@@ -119,16 +123,30 @@ def mariadb_connection(
     return retention.SourceConnection.from_secret(data, source_type="mariadb")
 
 
+@pytest.fixture(scope="session")
+def kafka_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pipeline.KafkaServer]:
+    """A single KRaft broker from tests/env/pipeline.py (only Kafka: no Connect, no FerretDB)."""
+    if not pipeline.is_fetched():
+        pytest.skip("Kafka is not in the cache: run tests/env/fetch-pipeline.sh")
+    server = pipeline.start_kafka(tmp_path_factory.mktemp("kafka"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def unused_port() -> int:
     return postgres.free_port()
 
 
 __all__ = [
+    "kafka_server",
     "mariadb_connection",
     "mariadb_server",
     "pg_connection",
     "pg_server",
     "pg_slot",
+    "start_mariadb",
     "unused_port",
     "write_wal",
 ]

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest_db import (
     MariaDBServer,
-    mariadb,
     mariadb_connection,
     mariadb_server,
+    start_mariadb,
     unused_port,
 )
 
@@ -104,7 +104,7 @@ async def test_unknown_database_is_database_not_found(mariadb_server: MariaDBSer
 @pytest.fixture(scope="module")
 def no_binlog_server() -> Iterator[MariaDBServer]:
     with tempfile.TemporaryDirectory(prefix="mariadb-nobinlog-") as workdir:
-        server = mariadb.start_mariadb(Path(workdir), settings={"log_bin": None})
+        server = start_mariadb(Path(workdir), settings={"log_bin": None})
         try:
             yield server
         finally:
