@@ -9,7 +9,10 @@ the postmaster's and a signal reaches it directly).
 
 The cluster is made with ``initdb --wal-segsize=1`` (1 MB WAL segments) so that
 tests which push a slot past ``max_slot_wal_keep_size`` need a few MB of WAL,
-not hundreds.
+not hundreds. initdb scales ``max_wal_size`` to 64 MB for that segment size,
+so a checkpoint (which is what invalidates an over-limit slot) happens by
+itself every ~33 MB of WAL; pass ``settings={"max_wal_size": "1GB"}`` to see
+``wal_status = unreserved`` linger until an explicit CHECKPOINT.
 
 Every wait is bounded; a server that does not come up raises with the tail of
 its log.
