@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from syncjob_operator.api import v1alpha1
 
@@ -60,7 +61,7 @@ def _merge_validations(schema: JsonSchema) -> JsonSchema:
     return schema
 
 
-def openapi_schema(model: type[v1alpha1.BaseModel]) -> JsonSchema:
+def openapi_schema(model: type[BaseModel]) -> JsonSchema:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     defs = raw.pop("$defs", {})
     return _merge_validations(_resolve(raw, defs))
@@ -102,7 +103,11 @@ PRINTER_COLUMNS: list[JsonSchema] = [
         "jsonPath": ".status.retentionDeadline",
         "description": "While paused: when the source purges change log the job still needs.",
     },
-    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+    {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
@@ -159,7 +164,9 @@ def crd() -> JsonSchema:
 
 
 def render() -> str:
-    header = "# Generated from operator/syncjob_operator/api/v1alpha1.py by `make crds`. Do not edit.\n"
+    header = (
+        "# Generated from operator/syncjob_operator/api/v1alpha1.py by `make crds`. Do not edit.\n"
+    )
     return header + yaml.safe_dump(crd(), sort_keys=False, width=100)
 
 

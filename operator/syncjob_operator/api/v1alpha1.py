@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.alias_generators import to_camel
 
 GROUP = "syncjob.dev"
@@ -51,8 +51,8 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 PROBED_SOURCES: tuple[SourceType, ...] = ("postgresql", "mysql", "mariadb", "sqlserver")
 
 
-def _cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
-    validation = {"rule": rule, "message": message}
+def _cel(rule: str, message: str, field_path: str | None = None) -> JsonValue:
+    validation: dict[str, JsonValue] = {"rule": rule, "message": message}
     if field_path:
         validation["fieldPath"] = field_path
     return validation

@@ -1,0 +1,65 @@
+"""``python -m syncjob_operator`` / ``syncjob-operator``: run the operator.
+
+Settings come from the environment (``SYNCJOB_*``, see settings.py) and these
+flags; the flags win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import kopf
+import prometheus_client
+
+from syncjob_operator import handlers  # noqa: F401 - registers the Kopf handlers
+from syncjob_operator.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="syncjob-operator", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=None,
+        help="watch this namespace (repeatable); default: all namespaces",
+    )
+    parser.add_argument("--peering", default=None, help="Kopf peering name for HA")
+    parser.add_argument("--log-format", choices=["text", "json"], default=None)
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    overrides: dict[str, object] = {}
+    if args.namespace:
+        overrides["namespaces"] = args.namespace
+    if args.peering:
+        overrides["peering"] = args.peering
+    if args.log_format:
+        overrides["log_format"] = args.log_format
+    config = Settings(**overrides)  # type: ignore[arg-type]
+
+    kopf.configure(
+        verbose=args.verbose,
+        log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL,
+    )
+    logging.getLogger().setLevel(config.log_level)
+    if not args.verbose:
+        # Kopf logs every handler run ("Handler 'wake' succeeded") per object.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if config.metrics_port:
+        prometheus_client.start_http_server(config.metrics_port)
+    memo = kopf.Memo(config=config)
+    kopf.run(
+        clusterwide=not config.namespaces,
+        namespaces=config.namespaces,
+        standalone=config.peering is None,
+        peering_name=config.peering,
+        liveness_endpoint=(
+            f"http://0.0.0.0:{config.health_port}/healthz" if config.health_port else None
+        ),
+        memo=memo,
+    )
+
+
+if __name__ == "__main__":
+    main()

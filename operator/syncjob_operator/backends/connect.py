@@ -1,0 +1,283 @@
+"""The Kafka Connect REST adapter: observe connectors, ask them to pause, stop or resume.
+
+Thin on purpose: it turns HTTP into :mod:`syncjob_operator.decide.observed`
+values and typed errors, and nothing else; what to ask, and when a pause is
+done, is decided elsewhere.  Facts it relies on (Apache Kafka's
+``ConnectorsResource``): pause/resume answer 202 and act later, stop (3.5+)
+answers 204; a 409 means a rebalance is under way; 404 an unknown connector;
+``GET /connectors/{n}/offsets`` (3.5+) serves the committed offsets.
+
+Credentials come from a Secret (basic, bearer, CA bundle) and are never put
+into a message: errors carry the status and Connect's own message only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from syncjob_operator.decide.observed import (
+    NOT_FOUND,
+    PAUSED,
+    RUNNING,
+    STOPPED,
+    BackendError,
+    ConnectorState,
+    TaskState,
+)
+
+_VERB = {PAUSED: "pause", STOPPED: "stop", RUNNING: "resume"}
+
+
+class ConnectError(Exception):
+    """A request to Connect failed; ``error`` says how, fit for a condition."""
+
+    def __init__(self, error: BackendError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass(frozen=True)
+class ConnectAuth:
+    """Credentials read from spec.connect.authSecretRef.  repr hides them."""
+
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+    ca_pem: str | None = None
+
+    def __repr__(self) -> str:
+        kinds = [k for k in ("username", "token", "ca_pem") if getattr(self, k)]
+        return f"ConnectAuth({', '.join(kinds) or 'none'})"
+
+    @classmethod
+    def from_secret(cls, data: Mapping[str, str]) -> ConnectAuth:
+        token = data.get("token")
+        username = data.get("username")
+        password = data.get("password")
+        if username is not None and password is None:
+            raise ValueError("the Connect auth Secret has key username but no key password")
+        if not (token or username or data.get("ca.crt")):
+            raise ValueError(
+                "the Connect auth Secret needs keys username and password, or token, or ca.crt"
+            )
+        return cls(username=username, password=password, token=token, ca_pem=data.get("ca.crt"))
+
+
+def _error(reason: str, message: str, *, transient: bool, subject: str = "") -> ConnectError:
+    return ConnectError(BackendError("connect", reason, message, transient, subject))
+
+
+class ConnectClient:
+    """One Connect cluster.  Keeps its HTTP connections alive between reconciles."""
+
+    def __init__(self, url: str, *, auth: ConnectAuth | None = None, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Accept": "application/json"}
+        basic: httpx.BasicAuth | None = None
+        verify: ssl.SSLContext | bool = True
+        if auth is not None:
+            if auth.token:
+                headers["Authorization"] = f"Bearer {auth.token}"
+            elif auth.username is not None:
+                basic = httpx.BasicAuth(auth.username, auth.password or "")
+            if auth.ca_pem:
+                verify = ssl.create_default_context(cadata=auth.ca_pem)
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            headers=headers,
+            auth=basic,
+            verify=verify,
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_keepalive_connections=8, max_connections=16),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, *, subject: str = "") -> httpx.Response:
+        try:
+            response = await self._http.request(method, path)
+        except httpx.ConnectError:
+            raise _error(
+                "ConnectUnreachable",
+                f"Kafka Connect at {self.url} refused the connection or could not be reached",
+                transient=True,
+                subject=subject,
+            ) from None
+        except httpx.TimeoutException:
+            raise _error(
+                "ConnectTimeout",
+                f"Kafka Connect at {self.url} did not answer in time",
+                transient=True,
+                subject=subject,
+            ) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            raise _error(
+                "ConnectConnectionDropped",
+                f"Kafka Connect at {self.url} dropped the connection",
+                transient=True,
+                subject=subject,
+            ) from None
+        if response.status_code in (401, 403):
+            raise _error(
+                "ConnectAuthFailed",
+                f"Kafka Connect at {self.url} refused the credentials (HTTP "
+                f"{response.status_code}); check spec.connect.authSecretRef",
+                transient=False,
+                subject=subject,
+            )
+        if response.status_code == 409:
+            raise _error(
+                "ConnectRebalancing",
+                f"Kafka Connect is rebalancing (HTTP 409): {_message(response)}",
+                transient=True,
+                subject=subject,
+            )
+        if response.status_code >= 500:
+            raise _error(
+                "ConnectServerError",
+                f"Kafka Connect answered HTTP {response.status_code}: {_message(response)}",
+                transient=True,
+                subject=subject,
+            )
+        return response
+
+    async def connector(
+        self, name: str, *, with_offsets: bool, known_type: str | None
+    ) -> ConnectorState:
+        """Status, type and (for sources, when asked) committed offsets of one connector."""
+        path = f"/connectors/{quote(name, safe='')}"
+        response = await self._call("GET", f"{path}/status", subject=name)
+        if response.status_code == 404:
+            return ConnectorState(name=name, state=NOT_FOUND)
+        if response.status_code != 200:
+            raise _error(
+                "ConnectUnexpectedAnswer",
+                f"GET {path}/status answered HTTP {response.status_code}: {_message(response)}",
+                transient=True,
+                subject=name,
+            )
+        body = response.json()
+        state = _state(name, body)
+        ctype = known_type or body.get("type")
+        offsets: tuple[Mapping[str, Any], ...] | None = None
+        if with_offsets and ctype != "sink":
+            offsets = await self.offsets(name)
+        return ConnectorState(
+            name=name,
+            state=state.state,
+            type=ctype,
+            worker_id=state.worker_id,
+            trace=state.trace,
+            tasks=state.tasks,
+            offsets=offsets,
+        )
+
+    async def offsets(self, name: str) -> tuple[Mapping[str, Any], ...] | None:
+        """Committed source offsets; None where this Connect cannot serve them (< 3.5)."""
+        response = await self._call(
+            "GET", f"/connectors/{quote(name, safe='')}/offsets", subject=name
+        )
+        if response.status_code in (404, 405):
+            return None
+        if response.status_code != 200:
+            return None
+        entries = response.json().get("offsets") or []
+        return tuple(e.get("offset") or {} for e in entries if isinstance(e, dict))
+
+    async def request_state(self, name: str, target: str) -> None:
+        """PUT pause | stop | resume.  Accepted is not done: the caller polls the status."""
+        verb = _VERB[target]
+        response = await self._call(
+            "PUT", f"/connectors/{quote(name, safe='')}/{verb}", subject=name
+        )
+        if response.status_code == 404:
+            raise _error(
+                "ConnectorNotFound"
+                if verb != "stop" or "not found" in _message(response).lower()
+                else "ConnectStopUnsupported",
+                f"connector {name}: {_message(response)}",
+                transient=False,
+                subject=name,
+            )
+        if response.status_code not in (200, 202, 204):
+            raise _error(
+                "ConnectUnexpectedAnswer",
+                f"PUT {verb} on connector {name} answered HTTP {response.status_code}: "
+                f"{_message(response)}",
+                transient=True,
+                subject=name,
+            )
+
+    async def observe(
+        self, names: list[str], *, with_offsets: bool, types: dict[str, str]
+    ) -> tuple[list[ConnectorState], list[BackendError]]:
+        """All of a job's connectors at once; one failing does not hide the others."""
+        results = await asyncio.gather(
+            *(self.connector(n, with_offsets=with_offsets, known_type=types.get(n)) for n in names),
+            return_exceptions=True,
+        )
+        states: list[ConnectorState] = []
+        errors: list[BackendError] = []
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, ConnectError):
+                errors.append(result.error)
+                states.append(ConnectorState(name=name, state="Unknown"))
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                states.append(result)
+                if result.state == NOT_FOUND:
+                    errors.append(
+                        BackendError(
+                            "connect",
+                            "ConnectorNotFound",
+                            f"connector {name} does not exist in Kafka Connect at {self.url}",
+                            transient=False,
+                            subject=name,
+                        )
+                    )
+        return states, errors
+
+
+def _state(name: str, body: Mapping[str, Any]) -> ConnectorState:
+    connector = body.get("connector") or {}
+    tasks = tuple(
+        TaskState(
+            id=int(t.get("id", 0)),
+            state=str(t.get("state", "UNASSIGNED")),
+            worker_id=t.get("worker_id"),
+            trace=t.get("trace"),
+        )
+        for t in sorted(body.get("tasks") or [], key=lambda t: int(t.get("id", 0)))
+    )
+    return ConnectorState(
+        name=name,
+        state=str(connector.get("state", "UNASSIGNED")),
+        type=body.get("type"),
+        worker_id=connector.get("worker_id"),
+        trace=connector.get("trace"),
+        tasks=tasks,
+    )
+
+
+def connector_state_from_status(name: str, body: Mapping[str, Any]) -> ConnectorState:
+    """The same parsing for Strimzi's copy of the status JSON (status.connectorStatus)."""
+    return _state(name, body)
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])[:300]
+    return response.reason_phrase

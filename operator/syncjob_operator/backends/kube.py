@@ -1,0 +1,136 @@
+"""A thin Kubernetes API adapter for what Kopf does not do for us.
+
+Kopf watches SyncJobs and posts Events; this client patches SyncJob status,
+scales workloads through their scale subresource, sets KafkaConnector state
+and reads Secrets.  Raw paths over kubernetes_asyncio's ApiClient keep it
+generic (any kind with a scale subresource) while reusing its kubeconfig and
+in-cluster login, token refresh included.  Not-found and conflicts are turned
+into return values and typed errors here, once.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.config.config_exception import ConfigException
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class KubeError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Where a kind lives in the API, and whether it can be scaled."""
+
+    group_version: str
+    plural: str
+    namespaced: bool
+    has_scale: bool
+
+    def path(self, namespace: str, name: str, subresource: str = "") -> str:
+        base = "/api/v1" if "/" not in self.group_version else f"/apis/{self.group_version}"
+        ns = f"/namespaces/{namespace}" if self.namespaced else ""
+        sub = f"/{subresource}" if subresource else ""
+        return f"{base}{ns}/{self.plural}/{name}{sub}"
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient) -> None:
+        self._api = api
+        self._discovery: dict[tuple[str, str], Resource | None] = {}
+
+    @classmethod
+    async def connect(cls) -> Kube:
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except ConfigException:
+            await config.load_kube_config()
+        return cls(client.ApiClient())
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: list[tuple[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        try:
+            result = await self._api.call_api(
+                path,
+                method,
+                query_params=query or [],
+                header_params={"Content-Type": content_type, "Accept": "application/json"},
+                body=body,
+                response_types_map={200: "object", 201: "object"},
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+                _request_timeout=30,
+            )
+        except ApiException as exc:
+            raise KubeError(exc.status or 0, _reason(exc)) from None
+        return result if isinstance(result, dict) else {}
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        try:
+            return await self.request("GET", path)
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("PATCH", path, body=patch, content_type=MERGE_PATCH)
+
+    async def discover(self, api_version: str, kind: str) -> Resource | None:
+        """The resource for a kind (None if the API server does not serve it)."""
+        key = (api_version, kind)
+        if key not in self._discovery:
+            base = "/api/v1" if "/" not in api_version else f"/apis/{api_version}"
+            listing = await self.get(base)
+            found: Resource | None = None
+            if listing is not None:
+                names = {r["name"] for r in listing.get("resources", [])}
+                for r in listing.get("resources", []):
+                    if r.get("kind") == kind and "/" not in r["name"]:
+                        found = Resource(
+                            group_version=api_version,
+                            plural=r["name"],
+                            namespaced=bool(r.get("namespaced")),
+                            has_scale=f"{r['name']}/scale" in names,
+                        )
+                        break
+            self._discovery[key] = found
+        return self._discovery[key]
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        secret = await self.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        if secret is None:
+            return None
+        data = secret.get("data") or {}
+        out = {k: base64.b64decode(v).decode() for k, v in data.items()}
+        out.update(secret.get("stringData") or {})
+        return out
+
+
+def _reason(exc: ApiException) -> str:
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        return str(exc.reason)
+    return str(body.get("message") or exc.reason)

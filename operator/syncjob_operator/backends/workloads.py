@@ -1,0 +1,122 @@
+"""Pause by scaling: any workload with a scale subresource, to zero and back.
+
+The replica count to restore is written to an annotation on the workload
+*before* it is scaled down (and into status by the caller), so an operator
+restart or a lost status in the middle of a pause still restores the right
+number.  Readiness is read from the object's ``status.readyReplicas``, missing
+counting as 0 (the Debezium Operator compared 0 with a missing field and never
+became Ready); custom resources without that field fall back to the scale
+subresource's ``status.replicas``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syncjob_operator.api import v1alpha1
+from syncjob_operator.backends.kube import Kube, KubeError, Resource
+from syncjob_operator.decide.observed import BackendError, WorkloadState
+
+SAVED_REPLICAS_ANNOTATION = "syncjob.dev/saved-replicas"
+
+
+def _err(reason: str, ref: v1alpha1.WorkloadRef, message: str, *, transient: bool) -> BackendError:
+    return BackendError("workloads", reason, message, transient, subject=f"{ref.kind}/{ref.name}")
+
+
+async def _resource(kube: Kube, ref: v1alpha1.WorkloadRef) -> Resource | BackendError:
+    try:
+        resource = await kube.discover(ref.api_version, ref.kind)
+    except KubeError as exc:
+        return _err("DiscoveryFailed", ref, f"API discovery failed: {exc.message}", transient=True)
+    if resource is None:
+        return _err(
+            "WorkloadKindUnknown",
+            ref,
+            f"the API server serves no kind {ref.kind} in {ref.api_version}",
+            transient=False,
+        )
+    if not resource.has_scale:
+        return _err(
+            "NoScaleSubresource",
+            ref,
+            f"{ref.kind} ({resource.plural}.{ref.api_version}) has no scale subresource, so it "
+            "cannot be paused by scaling; list it under spec.kafkaConnectors or spec.connect",
+            transient=False,
+        )
+    return resource
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) else 0
+
+
+async def observe(
+    kube: Kube, namespace: str, ref: v1alpha1.WorkloadRef
+) -> tuple[WorkloadState, BackendError | None]:
+    resource = await _resource(kube, ref)
+    if isinstance(resource, BackendError):
+        return WorkloadState(ref=ref, found=False), resource
+    try:
+        obj = await kube.get(resource.path(namespace, ref.name))
+        scale = await kube.get(resource.path(namespace, ref.name, "scale")) if obj else None
+    except KubeError as exc:
+        return WorkloadState(ref=ref, found=False), _err(
+            "KubernetesError", ref, f"reading {ref.kind} {ref.name}: {exc.message}", transient=True
+        )
+    if obj is None or scale is None:
+        return WorkloadState(ref=ref, found=False), _err(
+            "WorkloadNotFound",
+            ref,
+            f"{ref.kind} {ref.name} does not exist in namespace {namespace}",
+            transient=False,
+        )
+    annotations = obj.get("metadata", {}).get("annotations") or {}
+    saved_text = annotations.get(SAVED_REPLICAS_ANNOTATION)
+    saved = int(saved_text) if saved_text is not None and saved_text.isdigit() else None
+    status = obj.get("status") or {}
+    current = _int((scale.get("status") or {}).get("replicas"))
+    if "readyReplicas" in status:
+        ready = _int(status["readyReplicas"])
+    elif ref.kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+        ready = 0  # the API omits readyReplicas when there are none
+    else:
+        ready = current  # a custom resource that does not report readiness
+    return (
+        WorkloadState(
+            ref=ref,
+            found=True,
+            replicas=_int((scale.get("spec") or {}).get("replicas")),
+            current_replicas=current,
+            ready_replicas=ready,
+            saved_replicas=saved,
+        ),
+        None,
+    )
+
+
+async def scale(
+    kube: Kube, namespace: str, ref: v1alpha1.WorkloadRef, *, replicas: int, save: int | None
+) -> None:
+    resource = await _resource(kube, ref)
+    if isinstance(resource, BackendError):
+        raise KubeError(0, resource.message)
+    if save is not None:
+        # Durable first: if we die right after scaling, the count is on the object.
+        await kube.merge_patch(
+            resource.path(namespace, ref.name),
+            {"metadata": {"annotations": {SAVED_REPLICAS_ANNOTATION: str(save)}}},
+        )
+    await kube.merge_patch(
+        resource.path(namespace, ref.name, "scale"), {"spec": {"replicas": replicas}}
+    )
+
+
+async def clear_saved(kube: Kube, namespace: str, ref: v1alpha1.WorkloadRef) -> None:
+    resource = await _resource(kube, ref)
+    if isinstance(resource, BackendError):
+        return
+    await kube.merge_patch(
+        resource.path(namespace, ref.name),
+        {"metadata": {"annotations": {SAVED_REPLICAS_ANNOTATION: None}}},
+    )

@@ -1,0 +1,108 @@
+"""What the adapters saw, as plain immutable values the decisions read.
+
+The backends (Kafka Connect, Kubernetes workloads, Strimzi) and probes turn
+their I/O into these; the pure functions in ``decide`` take nothing else.
+Keeping this vocabulary small and I/O-free is what lets the reconcile logic be
+tested with tables of cases and no servers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from syncjob_operator.api import v1alpha1
+
+# Kafka Connect's states, plus two of ours for what could not be seen.
+RUNNING = "RUNNING"
+PAUSED = "PAUSED"
+STOPPED = "STOPPED"
+FAILED = "FAILED"
+UNASSIGNED = "UNASSIGNED"
+RESTARTING = "RESTARTING"
+NOT_FOUND = "NotFound"
+UNKNOWN = "Unknown"
+
+Backend = Literal["connect", "workloads", "kafkaConnectors", "source", "kafka", "secrets"]
+
+
+@dataclass(frozen=True)
+class BackendError:
+    """A failure to observe or act, named so a condition can carry it.
+
+    ``transient`` errors (a refused connection, a 5xx, a timeout, a rebalance)
+    are retried with backoff and leave the job Reconciling; the others (bad
+    credentials, a missing connector or workload) need someone to act, and
+    make it Stalled.
+    """
+
+    backend: Backend
+    reason: str  # CamelCase: ConnectUnreachable, ConnectorNotFound, WorkloadNotFound ...
+    message: str
+    transient: bool
+    subject: str = ""  # the connector or workload it concerns, if one
+
+
+@dataclass(frozen=True)
+class TaskState:
+    id: int
+    state: str
+    worker_id: str | None = None
+    trace: str | None = None
+
+
+@dataclass(frozen=True)
+class ConnectorState:
+    """One connector as Kafka Connect (or Strimzi's status copy of it) reports it.
+
+    ``requested`` is what has been asked of it where that is visible: a
+    KafkaConnector's ``spec.state`` (running/paused/stopped).  ``offsets`` are
+    the committed source offsets (partition-less maps) when they were read.
+    """
+
+    name: str
+    state: str
+    type: str | None = None
+    worker_id: str | None = None
+    trace: str | None = None
+    tasks: tuple[TaskState, ...] = ()
+    requested: str | None = None
+    offsets: tuple[Mapping[str, Any], ...] | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.state == FAILED or any(t.state == FAILED for t in self.tasks)
+
+    def failure(self) -> str:
+        """Which part failed, for a message."""
+        if self.state == FAILED:
+            return f"connector {self.name} is FAILED"
+        ids = [str(t.id) for t in self.tasks if t.state == FAILED]
+        return f"connector {self.name} task {', '.join(ids)} FAILED"
+
+
+@dataclass(frozen=True)
+class WorkloadState:
+    """A workload's scale, readiness and the replica count saved for resume."""
+
+    ref: v1alpha1.WorkloadRef
+    found: bool
+    replicas: int | None = None  # desired (spec.replicas through the scale subresource)
+    current_replicas: int = 0  # pods that exist (scale status.replicas); missing = 0
+    ready_replicas: int = 0  # missing readyReplicas counts as 0
+    saved_replicas: int | None = None  # from the workload's annotation
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything one reconcile pass saw."""
+
+    connectors: tuple[ConnectorState, ...] = ()
+    kafka_connectors: tuple[ConnectorState, ...] = ()
+    workloads: tuple[WorkloadState, ...] = ()
+    errors: tuple[BackendError, ...] = ()
+    # Connect was not asked because the workers are scaled to zero by this
+    # pause: its connectors are as paused as they can be.
+    connect_skipped: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,137 @@
+"""Kopf wiring: thin registrations that hand each SyncJob to its reconcile loop.
+
+- a daemon per SyncJob runs :class:`runtime.JobLoop` until the object goes;
+- a watch-event handler wakes that loop when the spec's generation changes,
+  so a ``kubectl patch`` is acted on at once, not at the next resync;
+- a deletion handler (Kopf's finalizer) carries out ``spec.onDelete``.
+
+Nothing is returned from handlers (Kopf would store it under status); the
+loop writes status itself, and only when it changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from syncjob_operator import metrics
+from syncjob_operator.api import v1alpha1
+from syncjob_operator.backends.kube import Kube
+from syncjob_operator.decide import reconcile
+from syncjob_operator.handlers import runtime
+from syncjob_operator.settings import Settings
+
+RESOURCE = (v1alpha1.GROUP, v1alpha1.VERSION, v1alpha1.PLURAL)
+FINALIZER = "syncjob.dev/finalizer"
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config: Settings = memo.config
+    settings.persistence.finalizer = FINALIZER
+    # Kopf's bookkeeping in annotations, not in status: status is ours, conditions-based.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="syncjob.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="syncjob.dev", key="last-handled-configuration"
+    )
+    # Only our own Events (kopf.event) and real problems become Kubernetes Events,
+    # not every handler log line.
+    settings.posting.level = logging.WARNING
+    # API servers drop idle watches after a while without telling; a client-side
+    # timeout a little above the server's makes Kopf re-establish them (kopf #585).
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    settings.watching.connect_timeout = 30
+    settings.networking.request_timeout = 60
+    if config.peering:
+        settings.peering.name = config.peering
+        settings.peering.mandatory = True
+        settings.peering.clusterwide = not config.namespaces
+    memo.shared = runtime.Shared(kube=await Kube.connect(), settings=config)
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    shared: runtime.Shared | None = getattr(memo, "shared", None)
+    if shared is not None:
+        await shared.close()
+
+
+def _loop(memo: kopf.Memo, body: kopf.Body, namespace: str, name: str) -> runtime.JobLoop:
+    loop: runtime.JobLoop | None = getattr(memo, "loop", None)
+    if loop is None:
+
+        def emit(event: reconcile.Event) -> None:
+            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+        loop = runtime.JobLoop(shared=memo.shared, namespace=namespace, name=name, emit=emit)
+        memo.loop = loop
+    return loop
+
+
+@kopf.daemon(*RESOURCE, cancellation_timeout=10.0)
+async def run(
+    *,
+    body: kopf.Body,
+    namespace: str | None,
+    name: str,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
+) -> None:
+    await _loop(memo, body, namespace or "", name).run(body, lambda: bool(stopped))
+
+
+@kopf.on.event(*RESOURCE)
+async def wake(*, body: kopf.Body, memo: Any, **_: Any) -> None:
+    loop: runtime.JobLoop | None = getattr(memo, "loop", None)
+    if loop is None:
+        return
+    generation = body.get("metadata", {}).get("generation")
+    if generation != loop.seen_generation or body.get("metadata", {}).get("deletionTimestamp"):
+        loop.seen_generation = generation
+        loop.wake.set()
+
+
+@kopf.on.delete(*RESOURCE)
+async def release(
+    *,
+    body: kopf.Body,
+    spec: kopf.Spec,
+    namespace: str | None,
+    name: str,
+    memo: Any,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    namespace = namespace or ""
+    metrics.forget(namespace, name)
+    if spec.get("onDelete", "Resume") == "Leave":
+        kopf.event(
+            body,
+            type="Normal",
+            reason="LeftAsIs",
+            message="SyncJob deleted with onDelete: Leave; its connectors and workloads are "
+            "left as they are",
+        )
+        return
+    loop = _loop(memo, body, namespace, name)
+    done = await loop.release(body, within=memo.shared.settings.delete_timeout)
+    if done:
+        kopf.event(
+            body,
+            type="Normal",
+            reason="Released",
+            message="SyncJob deleted: its connectors and workloads are running again",
+        )
+    else:
+        kopf.event(
+            body,
+            type="Warning",
+            reason="ReleaseIncomplete",
+            message="SyncJob deleted, but its connectors or workloads could not all be resumed "
+            f"within {memo.shared.settings.delete_timeout:.0f}s; check them by hand",
+        )
+        logger.warning("release of %s/%s incomplete", namespace, name)

@@ -1,0 +1,148 @@
+"""Reads a paused job's retention from its source database and Kafka, at a bounded rate.
+
+The glue between the probes (I/O) and the pure formulas in
+:mod:`syncjob_operator.decide.retention`.  It keeps, per job, the smoothed WAL
+rate between probes and the last answer, so a resync between two probes does
+not touch the database.  A failed probe is reported, and falls back to
+``spec.source.retention`` or to no deadline: never to a made-up one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from syncjob_operator.api import v1alpha1
+from syncjob_operator.backends.kube import Kube, KubeError
+from syncjob_operator.decide import retention
+from syncjob_operator.decide.observed import BackendError
+from syncjob_operator.probes import errors as probe_errors
+from syncjob_operator.probes import kafka_topics, mysql, postgresql
+
+
+def _error(reason: str, message: str, backend: str = "source") -> BackendError:
+    return BackendError(backend, reason, message, transient=True)  # type: ignore[arg-type]
+
+
+@dataclass
+class RetentionProber:
+    """One job's retention probing state."""
+
+    wal_rate: retention.WalRate | None = None
+    last_probe: float | None = None
+    bound: retention.RetentionBound | None = None
+    errors: tuple[BackendError, ...] = ()
+    probes: int = field(default=0)
+
+    def reset(self) -> None:
+        self.last_probe = None
+        self.bound = None
+        self.errors = ()
+
+    async def current(
+        self,
+        *,
+        kube: Kube,
+        namespace: str,
+        spec: v1alpha1.SyncJobSpec,
+        paused_at: datetime,
+        now: datetime,
+        interval: float,
+    ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
+        due = self.last_probe is None or time.monotonic() - self.last_probe >= interval
+        if due:
+            self.bound, self.errors = await self._probe(
+                kube=kube, namespace=namespace, spec=spec, paused_at=paused_at, now=now
+            )
+            self.last_probe = time.monotonic()
+            self.probes += 1
+        return self.bound, self.errors
+
+    async def _probe(
+        self,
+        *,
+        kube: Kube,
+        namespace: str,
+        spec: v1alpha1.SyncJobSpec,
+        paused_at: datetime,
+        now: datetime,
+    ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
+        errs: list[BackendError] = []
+        bounds: list[retention.RetentionBound | None] = []
+        source = spec.source
+        if source is not None:
+            configured = (
+                retention.configured_bound(
+                    retention.parse_duration(source.retention), paused_at=paused_at
+                )
+                if source.retention
+                else None
+            )
+            database: retention.RetentionBound | None = None
+            if source.connection_secret_ref is not None and source.type != "oracle":
+                try:
+                    database = await self._database_bound(
+                        kube=kube, namespace=namespace, source=source, paused_at=paused_at, now=now
+                    )
+                except probe_errors.ProbeError as exc:
+                    errs.append(_error(exc.reason, f"source {source.type}: {exc.message}"))
+                except (KubeError, ValueError) as exc:
+                    errs.append(_error("SourceSecretInvalid", f"source connection Secret: {exc}"))
+            bounds.append(retention.choose_source_bound(database, configured))
+        if spec.kafka is not None and spec.kafka.topics:
+            try:
+                bounds.append(
+                    await self._kafka_bound(
+                        kube=kube, namespace=namespace, kafka=spec.kafka, paused_at=paused_at
+                    )
+                )
+            except probe_errors.ProbeError as exc:
+                errs.append(_error(exc.reason, f"kafka: {exc.message}", backend="kafka"))
+            except (KubeError, ValueError) as exc:
+                errs.append(_error("KafkaSecretInvalid", f"kafka config Secret: {exc}", "kafka"))
+        return retention.combine(bounds), tuple(errs)
+
+    async def _database_bound(
+        self,
+        *,
+        kube: Kube,
+        namespace: str,
+        source: v1alpha1.SourceSpec,
+        paused_at: datetime,
+        now: datetime,
+    ) -> retention.RetentionBound | None:
+        assert source.connection_secret_ref is not None
+        data = await kube.read_secret(namespace, source.connection_secret_ref.name)
+        if data is None:
+            raise ValueError(f"Secret {source.connection_secret_ref.name} does not exist")
+        connection = retention.SourceConnection.from_secret(data, source_type=source.type)
+        if source.type == "postgresql":
+            if not source.slot_name:
+                raise ValueError("spec.source.slotName is required for postgresql")
+            obs = await postgresql.probe_slot(connection, slot_name=source.slot_name)
+            self.wal_rate = retention.update_wal_rate(self.wal_rate, obs.wal_sample)
+            return retention.combine(
+                retention.postgres_bounds(obs, self.wal_rate.bytes_per_second, now=now)
+            )
+        if source.type in ("mysql", "mariadb"):
+            settings = await mysql.probe_binlog(connection)
+            return retention.mysql_bound(settings, paused_at=paused_at)
+        # SQL Server: the queries and their parsing exist (probes.sqlserver),
+        # but no SQL Server runs here to prove the I/O, so it is not wired in.
+        raise probe_errors.ProbeError(
+            "SQL Server retention is not read by this version; set spec.source.retention",
+            reason="ProbeUnsupported",
+        )
+
+    async def _kafka_bound(
+        self, *, kube: Kube, namespace: str, kafka: v1alpha1.KafkaSpec, paused_at: datetime
+    ) -> retention.RetentionBound | None:
+        client_config = {"bootstrap.servers": kafka.bootstrap_servers}
+        if kafka.config_secret_ref is not None:
+            data = await kube.read_secret(namespace, kafka.config_secret_ref.name)
+            if data is None:
+                raise ValueError(f"Secret {kafka.config_secret_ref.name} does not exist")
+            client_config.update(data)
+        topics = await kafka_topics.probe_topic_retention(client_config, topics=kafka.topics)
+        return retention.kafka_bound(topics.values(), paused_at=paused_at)

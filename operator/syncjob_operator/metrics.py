@@ -1,0 +1,75 @@
+"""Prometheus metrics: jobs by phase and stage, time left to each deadline, errors.
+
+Labels are namespace and name only (bounded by the number of SyncJobs), never
+anything from a Secret.  Served by prometheus_client's own HTTP server on
+``SYNCJOB_METRICS_PORT``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from datetime import datetime
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from syncjob_operator.api import v1alpha1
+from syncjob_operator.decide.observed import BackendError
+
+PHASES = ("Running", "PausePending", "Pausing", "Paused", "Resuming", "Failed")
+STAGES = ("Pending", "Snapshot", "CDC", "Unknown")
+
+JOB_PHASE = Gauge(
+    "syncjob_phase", "1 for the phase each SyncJob is in", ["namespace", "name", "phase"]
+)
+JOB_STAGE = Gauge(
+    "syncjob_stage", "1 for the stage each SyncJob is in", ["namespace", "name", "stage"]
+)
+RETENTION_SECONDS_LEFT = Gauge(
+    "syncjob_retention_deadline_seconds",
+    "Seconds left until a paused SyncJob's retention deadline (negative: passed)",
+    ["namespace", "name"],
+)
+RECONCILE_SECONDS = Histogram(
+    "syncjob_reconcile_duration_seconds",
+    "Duration of one reconcile pass (observe, decide, act, write)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+BACKEND_ERRORS = Counter(
+    "syncjob_backend_errors_total", "Errors talking to a backend, by kind", ["backend", "reason"]
+)
+
+
+def record(
+    namespace: str,
+    name: str,
+    status: v1alpha1.SyncJobStatus,
+    errors: Iterable[BackendError],
+    *,
+    now: datetime,
+) -> None:
+    for phase in PHASES:
+        JOB_PHASE.labels(namespace, name, phase).set(1 if status.phase == phase else 0)
+    for stage in STAGES:
+        JOB_STAGE.labels(namespace, name, stage).set(1 if status.stage == stage else 0)
+    if status.retention_deadline:
+        deadline = datetime.fromisoformat(status.retention_deadline.replace("Z", "+00:00"))
+        RETENTION_SECONDS_LEFT.labels(namespace, name).set((deadline - now).total_seconds())
+    else:
+        _remove(RETENTION_SECONDS_LEFT, namespace, name)
+    for error in errors:
+        BACKEND_ERRORS.labels(backend=error.backend, reason=error.reason).inc()
+
+
+def forget(namespace: str, name: str) -> None:
+    """A deleted job leaves no series behind."""
+    for phase in PHASES:
+        _remove(JOB_PHASE, namespace, name, phase)
+    for stage in STAGES:
+        _remove(JOB_STAGE, namespace, name, stage)
+    _remove(RETENTION_SECONDS_LEFT, namespace, name)
+
+
+def _remove(gauge: Gauge, *labels: str) -> None:
+    with contextlib.suppress(KeyError):
+        gauge.remove(*labels)

@@ -1,0 +1,51 @@
+"""Operator settings, from the environment (prefix ``SYNCJOB_``) and the command line.
+
+One typed place, read once at start-up (never at import time), documented in
+the README and the Helm chart's values.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SYNCJOB_", frozen=True)
+
+    namespaces: list[str] = Field(
+        default_factory=list, description="Namespaces to watch; empty means all namespaces."
+    )
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_port: int = Field(default=8080, description="Prometheus metrics; 0 disables.")
+    health_port: int = Field(default=8081, description="Liveness endpoint /healthz; 0 disables.")
+    peering: str | None = Field(
+        default=None, description="Kopf peering name for HA (only one replica acts); None: off."
+    )
+    # How soon to look again, per pace (seconds).  Why these numbers: a pause
+    # should be reported within about a second of Connect reaching PAUSED, so a
+    # transition polls from 50 ms up to 1 s; converged jobs are resynced to
+    # catch manual changes and to move the retention deadline, which needs
+    # no more than one look every 30 s.
+    transition_poll_min: float = 0.05
+    transition_poll_max: float = 1.0
+    transition_timeout: float = Field(
+        default=300.0, description="Bound on a pause or resume before it is reported as Stalled."
+    )
+    stage_poll_interval: float = Field(
+        default=5.0, description="How often the offsets are read while a pause waits for CDC."
+    )
+    resync_interval: float = Field(
+        default=30.0, description="How often a converged job is checked for drift."
+    )
+    retention_interval: float = Field(
+        default=30.0, description="How often a paused job's retention is re-probed."
+    )
+    retry_min: float = 1.0
+    retry_max: float = 60.0
+    delete_timeout: float = Field(
+        default=120.0, description="Bound on the onDelete: Resume work before the finalizer goes."
+    )
