@@ -23,11 +23,9 @@ WORKDIR /src
 # Dependencies first, so a source change does not re-download them: install
 # the declared dependencies from pyproject.toml before copying the code.
 COPY pyproject.toml ./
-RUN python - <<'PY' > /tmp/requirements.txt
-import tomllib
-print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))
-PY
-RUN pip install -r /tmp/requirements.txt
+RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+      > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt
 COPY README.md* ./
 COPY operator/ ./operator/
 RUN pip install --no-deps . \
