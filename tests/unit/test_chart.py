@@ -313,7 +313,8 @@ def test_two_replicas_with_kopf_peering_all_namespaces(helm: Path) -> None:
     deployment = only(manifests, "Deployment")
     assert deployment["spec"]["replicas"] == 2
     c = container(manifests)
-    assert c["args"] == ["--peering=syncjob-operator", "--all-namespaces"]
+    # The operator watches all namespaces when given no --namespace.
+    assert c["args"] == ["--peering=syncjob-operator"]
     assert env_of(c)["POD_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     peering = only(manifests, "ClusterKopfPeering")
     assert peering["apiVersion"] == "kopf.dev/v1"

@@ -94,7 +94,7 @@ resource is listed (no wildcards), each one because the operator uses it.
 
 {{/* Cluster-scoped reads Kopf needs in either mode. */}}
 {{- define "syncjob-operator.rules.cluster" -}}
-# Kopf resolves namespace patterns (--namespace, --all-namespaces).
+# Kopf resolves the watched namespaces (all, or the --namespace list).
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [list, watch]
