@@ -1,0 +1,125 @@
+"""The operator on a real control plane: the README's commands, status written
+only on change, conditions, Events, and deletion leaving nothing behind.
+
+These use the workloads way of pausing (a real Deployment whose Pods kwok
+makes Ready), which needs no Kafka; the Kafka Connect way is in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.conftest import Kube, OperatorProcess, condition, syncjob
+
+
+def deployment(name: str, replicas: int) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "connect", "image": "registry.invalid/connect"}]},
+            },
+        },
+    }
+
+
+def phase(kube: Kube, namespace: str, name: str) -> str | None:
+    obj = kube.get("syncjob", name, namespace)
+    return ((obj or {}).get("status") or {}).get("phase")
+
+
+def converged(kube: Kube, namespace: str, name: str, want: str) -> dict[str, Any] | None:
+    obj = kube.get("syncjob", name, namespace)
+    status = (obj or {}).get("status") or {}
+    if obj and status.get("phase") == want and status.get("observedGeneration") == obj[
+        "metadata"
+    ]["generation"]:
+        return obj
+    return None
+
+
+def test_readme_patch_pauses_and_records_the_generation(
+    kube: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    kube.apply(deployment("orders-debezium", 2), namespace=namespace)
+    kube.apply(
+        syncjob("orders", {"workloads": [
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orders-debezium"}]}),
+        namespace=namespace,
+    )
+    running = kube.wait_for("Running", lambda: converged(kube, namespace, "orders", "Running"))
+    assert condition(running, "Ready")["status"] == "True"  # type: ignore[index]
+    generation = running["metadata"]["generation"]
+
+    # Exactly as the README has it.
+    kube.kubectl(
+        "patch", "syncjob", "orders", "-n", namespace, "--type", "merge",
+        "-p", '{"spec":{"paused":true}}',
+    )
+    paused = kube.wait_for("Paused", lambda: converged(kube, namespace, "orders", "Paused"))
+    assert paused["status"]["observedGeneration"] == generation + 1
+    assert condition(paused, "Paused")["status"] == "True"  # type: ignore[index]
+    assert condition(paused, "Ready")["status"] == "True"  # type: ignore[index]
+    assert paused["status"]["pausedAt"]
+    deploy = kube.get("deployment", "orders-debezium", namespace)
+    assert deploy is not None and deploy["spec"]["replicas"] == 0
+
+    kube.kubectl(
+        "patch", "syncjob", "orders", "-n", namespace, "--type", "merge",
+        "-p", '{"spec":{"paused":false}}',
+    )
+    running = kube.wait_for("Running again", lambda: converged(kube, namespace, "orders", "Running"))
+    assert running["status"]["observedGeneration"] == generation + 2
+    assert "pausedAt" not in running["status"]
+    reasons = [e["reason"] for e in kube.events(namespace, "orders")]
+    for reason in ("Pausing", "Paused", "Resuming", "Running"):
+        assert reason in reasons, reasons
+
+
+def test_status_is_written_only_when_it_changes(
+    kube: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    kube.apply(deployment("w", 1), namespace=namespace)
+    kube.apply(
+        syncjob("quiet", {"workloads": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}]}),
+        namespace=namespace,
+    )
+    obj = kube.wait_for("Running", lambda: converged(kube, namespace, "quiet", "Running"))
+    time.sleep(2.5)  # let the last writes of the first passes land
+    before = kube.get("syncjob", "quiet", namespace)
+    assert before is not None
+    # The operator resyncs every 2 s in the tests: five resyncs, no write.
+    time.sleep(10)
+    after = kube.get("syncjob", "quiet", namespace)
+    assert after is not None
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], (
+        "the operator rewrote an unchanged status"
+    )
+    assert obj["status"]["phase"] == "Running"
+
+
+def test_deleting_a_paused_syncjob_leaves_nothing_behind(
+    kube: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    kube.apply(deployment("gone", 3), namespace=namespace)
+    kube.apply(
+        syncjob("gone", {"paused": True, "workloads": [
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "gone"}]}),
+        namespace=namespace,
+    )
+    kube.wait_for("Paused", lambda: converged(kube, namespace, "gone", "Paused"))
+    kube.kubectl("delete", "syncjob", "gone", "-n", namespace, "--timeout=60s")
+    assert kube.get("syncjob", "gone", namespace) is None
+    deploy = kube.wait_for(
+        "the Deployment restored to 3",
+        lambda: (d := kube.get("deployment", "gone", namespace)) and d["spec"]["replicas"] == 3 and d,
+    )
+    annotations = deploy["metadata"].get("annotations") or {}
+    assert not any(k.startswith("syncjob.dev/") for k in annotations), annotations
