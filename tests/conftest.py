@@ -126,14 +126,22 @@ class Kube:
 
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         out = self.kubectl(
-            "get", "events", "-n", namespace, "-o", "json",
-            "--field-selector", f"involvedObject.name={name}",
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "-o",
+            "json",
+            "--field-selector",
+            f"involvedObject.name={name}",
         )
         return list(json.loads(out.stdout)["items"])
 
 
 @pytest.fixture(scope="session")
-def kube(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
+def kube(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Kube]:
     if request.config.getoption("--kind"):
         cluster = request.getfixturevalue("kind_cluster")  # pytest-kind
         yield Kube(kubeconfig=Path(cluster.kubeconfig_path))
@@ -150,10 +158,16 @@ def kube(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         assert config["current-context"] == controlplane.TEST_CLUSTER_NAME, "not a test cluster"
         kube.wait_for(
             "the kwok node to be Ready",
-            lambda: "True" in kube.kubectl(
-                "get", "nodes", "-o", "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
-                check=False,
-            ).stdout,
+            lambda: (
+                "True"
+                in kube.kubectl(
+                    "get",
+                    "nodes",
+                    "-o",
+                    "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
+                    check=False,
+                ).stdout
+            ),
             timeout=60,
         )
         yield kube
@@ -165,9 +179,7 @@ def kube(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 def crd(kube: Kube) -> Path:
     path = REPO / "crds" / "syncjob.dev_syncjobs.yaml"
     kube.kubectl("apply", "-f", str(path))
-    kube.kubectl(
-        "wait", "--for=condition=Established", "crd/syncjobs.syncjob.dev", "--timeout=60s"
-    )
+    kube.kubectl("wait", "--for=condition=Established", "crd/syncjobs.syncjob.dev", "--timeout=60s")
     return path
 
 
@@ -208,7 +220,11 @@ class OperatorProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "syncjob_operator", "--verbose"],
-                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                cwd=REPO,
             )
 
     def stop(self, *, kill: bool = False) -> None:
@@ -232,8 +248,12 @@ class OperatorProcess:
 
 
 @pytest.fixture(scope="session")
-def operator(kube: Kube, crd: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(kube=kube, log=tmp_path_factory.mktemp("operator") / "operator.log", env={})
+def operator(
+    kube: Kube, crd: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    op = OperatorProcess(
+        kube=kube, log=tmp_path_factory.mktemp("operator") / "operator.log", env={}
+    )
     op.start()
     try:
         yield op

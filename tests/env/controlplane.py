@@ -34,7 +34,7 @@ K8S_VERSION = os.environ.get("K8S_VERSION", "v1.34.4")
 ETCD_VERSION = os.environ.get("ETCD_VERSION", "v3.6.16")
 KWOK_VERSION = os.environ.get("KWOK_VERSION", "v0.7.0")
 DEFAULT_STATE = Path(os.environ.get("SYNCJOB_ENV_STATE", "/tmp/syncjob-env"))
-ADMIN_TOKEN = "syncjob-test-admin-token"  # noqa: S105 - a throwaway local test cluster
+ADMIN_TOKEN = "syncjob-test-admin-token"
 FAKE_NODE = "kwok-node-0"
 # Marks a kubeconfig this module wrote, so the test fixtures can refuse to run
 # against any other cluster (a developer's real context, say).
@@ -166,8 +166,7 @@ class ControlPlane:
                 self._create_fake_node()
         self._save()
         print(
-            f"control plane up in {time.monotonic() - started:.1f}s: "
-            f"KUBECONFIG={self.kubeconfig}",
+            f"control plane up in {time.monotonic() - started:.1f}s: KUBECONFIG={self.kubeconfig}",
             file=sys.stderr,
         )
         return self
@@ -206,27 +205,47 @@ class ControlPlane:
     @classmethod
     def load(cls, state: Path) -> ControlPlane:
         data = json.loads((state / "controlplane.json").read_text())
-        return cls(state=state, api_port=data["api_port"], etcd_port=data["etcd_port"],
-                   pids={k: int(v) for k, v in data["pids"].items()})
+        return cls(
+            state=state,
+            api_port=data["api_port"],
+            etcd_port=data["etcd_port"],
+            pids={k: int(v) for k, v in data["pids"].items()},
+        )
 
     def _write_credentials(self) -> None:
         (self.state / "tokens.csv").write_text(f"{ADMIN_TOKEN},admin,admin,system:masters\n")
         key = self.state / "sa.key"
         if not key.exists():
-            subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True,
-                           capture_output=True)
-            subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-out",
-                            str(self.state / "sa.pub")], check=True, capture_output=True)
+            subprocess.run(
+                ["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True
+            )
+            subprocess.run(
+                ["openssl", "rsa", "-in", str(key), "-pubout", "-out", str(self.state / "sa.pub")],
+                check=True,
+                capture_output=True,
+            )
 
     def _write_kubeconfig(self) -> None:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": TEST_CLUSTER_NAME, "cluster": {
-                "server": self.server, "insecure-skip-tls-verify": True}}],
+            "clusters": [
+                {
+                    "name": TEST_CLUSTER_NAME,
+                    "cluster": {"server": self.server, "insecure-skip-tls-verify": True},
+                }
+            ],
             "users": [{"name": "admin", "user": {"token": ADMIN_TOKEN}}],
-            "contexts": [{"name": TEST_CLUSTER_NAME, "context": {
-                "cluster": TEST_CLUSTER_NAME, "user": "admin", "namespace": "default"}}],
+            "contexts": [
+                {
+                    "name": TEST_CLUSTER_NAME,
+                    "context": {
+                        "cluster": TEST_CLUSTER_NAME,
+                        "user": "admin",
+                        "namespace": "default",
+                    },
+                }
+            ],
             "current-context": TEST_CLUSTER_NAME,
         }
         self.kubeconfig.write_text(json.dumps(config, indent=2))
@@ -236,8 +255,12 @@ class ControlPlane:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.server + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.server + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
             raw = resp.read()
         return json.loads(raw) if raw[:1] in (b"{", b"[") else raw.decode()
@@ -252,14 +275,18 @@ class ControlPlane:
             try:
                 if self.request("/readyz") == "ok":
                     return
-            except Exception as exc:  # noqa: BLE001 - not up yet; retried until the bound
+            except Exception as exc:
                 last = exc
             time.sleep(0.25)
         raise TimeoutError(f"kube-apiserver not ready: {last}\n{self._tail('kube-apiserver')}")
 
     def _tail(self, name: str, lines: int = 30) -> str:
         path = self.state / "logs" / f"{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            if path.exists()
+            else ""
+        )
 
     def _create_fake_node(self) -> None:
         node = {
@@ -270,8 +297,10 @@ class ControlPlane:
                 "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
                 "labels": {"kubernetes.io/hostname": FAKE_NODE, "type": "kwok"},
             },
-            "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-                       "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
+            "status": {
+                "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            },
         }
         with contextlib.suppress(Exception):
             self.request("/api/v1/nodes", method="POST", body=node)

@@ -82,7 +82,7 @@ def main() -> None:
         f"""
 The operator runs below (Ctrl-C stops it). In another terminal:
 
-  export {kc.strip() or 'KUBECONFIG=~/.kube/config'}
+  export {kc.strip() or "KUBECONFIG=~/.kube/config"}
   export PATH={REPO}/.venv/bin:$PATH
   kubectl get syncjobs -n {NAMESPACE} -w
   kubectl patch syncjob orders -n {NAMESPACE} --type merge -p '{{"spec":{{"paused":true}}}}'
@@ -98,8 +98,11 @@ The operator runs below (Ctrl-C stops it). In another terminal:
     os.execvpe(
         sys.executable,
         [sys.executable, "-m", "syncjob_operator", "--namespace", NAMESPACE],
-        {**env, "SYNCJOB_METRICS_PORT": env.get("SYNCJOB_METRICS_PORT", "8080"),
-         "SYNCJOB_HEALTH_PORT": env.get("SYNCJOB_HEALTH_PORT", "8081")},
+        {
+            **env,
+            "SYNCJOB_METRICS_PORT": env.get("SYNCJOB_METRICS_PORT", "8080"),
+            "SYNCJOB_HEALTH_PORT": env.get("SYNCJOB_HEALTH_PORT", "8081"),
+        },
     )
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from tests.conftest import Kube, syncjob
 
 CONNECT = {"url": "http://connect.kafka:8083", "connectors": ["orders-source", "orders-sink"]}
@@ -49,7 +48,9 @@ VALID = {
 
 
 @pytest.mark.parametrize("spec", VALID.values(), ids=VALID.keys())
-def test_valid_syncjob_is_accepted(kube: Kube, crd: object, namespace: str, spec: dict[str, Any]) -> None:
+def test_valid_syncjob_is_accepted(
+    kube: Kube, crd: object, namespace: str, spec: dict[str, Any]
+) -> None:
     code, err = _apply(kube, namespace, spec)
     assert code == 0, err
 
@@ -87,7 +88,10 @@ MALFORMED: dict[str, tuple[dict[str, Any], str]] = {
         "connectionSecretRef is required",
     ),
     "postgres-secret-without-slot": (
-        {"connect": CONNECT, "source": {"type": "postgresql", "connectionSecretRef": {"name": "db"}}},
+        {
+            "connect": CONNECT,
+            "source": {"type": "postgresql", "connectionSecretRef": {"name": "db"}},
+        },
         "slotName is required",
     ),
     "oracle-without-retention": (
@@ -123,9 +127,7 @@ MALFORMED: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
-@pytest.mark.parametrize(
-    ("spec", "names"), MALFORMED.values(), ids=MALFORMED.keys()
-)
+@pytest.mark.parametrize(("spec", "names"), MALFORMED.values(), ids=MALFORMED.keys())
 def test_malformed_syncjob_is_refused_naming_the_field(
     kube: Kube, crd: object, namespace: str, spec: dict[str, Any], names: str
 ) -> None:

@@ -38,9 +38,11 @@ def phase(kube: Kube, namespace: str, name: str) -> str | None:
 def converged(kube: Kube, namespace: str, name: str, want: str) -> dict[str, Any] | None:
     obj = kube.get("syncjob", name, namespace)
     status = (obj or {}).get("status") or {}
-    if obj and status.get("phase") == want and status.get("observedGeneration") == obj[
-        "metadata"
-    ]["generation"]:
+    if (
+        obj
+        and status.get("phase") == want
+        and status.get("observedGeneration") == obj["metadata"]["generation"]
+    ):
         return obj
     return None
 
@@ -50,8 +52,14 @@ def test_readme_patch_pauses_and_records_the_generation(
 ) -> None:
     kube.apply(deployment("orders-debezium", 2), namespace=namespace)
     kube.apply(
-        syncjob("orders", {"workloads": [
-            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orders-debezium"}]}),
+        syncjob(
+            "orders",
+            {
+                "workloads": [
+                    {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orders-debezium"}
+                ]
+            },
+        ),
         namespace=namespace,
     )
     running = kube.wait_for("Running", lambda: converged(kube, namespace, "orders", "Running"))
@@ -60,8 +68,15 @@ def test_readme_patch_pauses_and_records_the_generation(
 
     # Exactly as the README has it.
     kube.kubectl(
-        "patch", "syncjob", "orders", "-n", namespace, "--type", "merge",
-        "-p", '{"spec":{"paused":true}}',
+        "patch",
+        "syncjob",
+        "orders",
+        "-n",
+        namespace,
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"paused":true}}',
     )
     paused = kube.wait_for("Paused", lambda: converged(kube, namespace, "orders", "Paused"))
     assert paused["status"]["observedGeneration"] == generation + 1
@@ -72,10 +87,19 @@ def test_readme_patch_pauses_and_records_the_generation(
     assert deploy is not None and deploy["spec"]["replicas"] == 0
 
     kube.kubectl(
-        "patch", "syncjob", "orders", "-n", namespace, "--type", "merge",
-        "-p", '{"spec":{"paused":false}}',
+        "patch",
+        "syncjob",
+        "orders",
+        "-n",
+        namespace,
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"paused":false}}',
     )
-    running = kube.wait_for("Running again", lambda: converged(kube, namespace, "orders", "Running"))
+    running = kube.wait_for(
+        "Running again", lambda: converged(kube, namespace, "orders", "Running")
+    )
     assert running["status"]["observedGeneration"] == generation + 2
     assert "pausedAt" not in running["status"]
     reasons = [e["reason"] for e in kube.events(namespace, "orders")]
@@ -88,7 +112,9 @@ def test_status_is_written_only_when_it_changes(
 ) -> None:
     kube.apply(deployment("w", 1), namespace=namespace)
     kube.apply(
-        syncjob("quiet", {"workloads": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}]}),
+        syncjob(
+            "quiet", {"workloads": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}]}
+        ),
         namespace=namespace,
     )
     obj = kube.wait_for("Running", lambda: converged(kube, namespace, "quiet", "Running"))
@@ -110,8 +136,13 @@ def test_deleting_a_paused_syncjob_leaves_nothing_behind(
 ) -> None:
     kube.apply(deployment("gone", 3), namespace=namespace)
     kube.apply(
-        syncjob("gone", {"paused": True, "workloads": [
-            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "gone"}]}),
+        syncjob(
+            "gone",
+            {
+                "paused": True,
+                "workloads": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "gone"}],
+            },
+        ),
         namespace=namespace,
     )
     kube.wait_for("Paused", lambda: converged(kube, namespace, "gone", "Paused"))
@@ -119,7 +150,9 @@ def test_deleting_a_paused_syncjob_leaves_nothing_behind(
     assert kube.get("syncjob", "gone", namespace) is None
     deploy = kube.wait_for(
         "the Deployment restored to 3",
-        lambda: (d := kube.get("deployment", "gone", namespace)) and d["spec"]["replicas"] == 3 and d,
+        lambda: (
+            (d := kube.get("deployment", "gone", namespace)) and d["spec"]["replicas"] == 3 and d
+        ),
     )
     annotations = deploy["metadata"].get("annotations") or {}
     assert not any(k.startswith("syncjob.dev/") for k in annotations), annotations

@@ -313,6 +313,11 @@ class JobLoop:
         kube = self.shared.kube
         now = time.monotonic()
         jobs: list[Any] = []
+        # A request is only "already made" while the decision keeps asking for
+        # it; once a pass no longer asks, the next ask is a new request.
+        asked = {_action_key(a)[0] for a in actions}
+        for key in [k for k in self.requested if k not in asked]:
+            del self.requested[key]
         for action in actions:
             key, value = _action_key(action)
             last = self.requested.get(key)
