@@ -443,7 +443,10 @@ def _decide_strimzi(
                 converged = False
                 continue
             draft.actions.append(KafkaConnectorAction(c.name, wanted_state))
-            if prev.phase in ("Paused", "Running") and c.requested is not None:
+            # Overridden only if someone changed it after the job settled where
+            # spec.paused now says: not when spec.paused itself just changed.
+            settled_here = prev.phase == ("Running" if target == RUNNING else "Paused")
+            if settled_here and c.requested is not None:
                 draft.events.append(
                     Event(
                         "Warning",
