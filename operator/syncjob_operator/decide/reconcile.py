@@ -278,8 +278,12 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
             spec, observed, prev, paused=False, allowed=True, draft=draft
         )
         if not converged_workloads:
-            # Connectors resume only once their workers are back.
-            draft.actions = [a for a in draft.actions if not isinstance(a, ConnectorAction)]
+            # Connectors (REST and Strimzi) resume only once their workers are back.
+            draft.actions = [
+                a
+                for a in draft.actions
+                if not isinstance(a, ConnectorAction | KafkaConnectorAction)
+            ]
     converged = quiesced and converged_workloads
 
     errors = list(observed.errors)
