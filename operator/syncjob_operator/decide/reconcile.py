@@ -304,7 +304,9 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
     if want_paused and phase in ("Pausing", "Paused") and not paused_at:
         paused_at = rfc3339(ctx.now)
     if not want_paused and phase in ("Running", "Resuming"):
-        paused_at = None if auto_resumed is None else paused_at
+        # Also after an auto-resume (status.autoResumed says when): a later
+        # pause is a new one, and retention deadlines count from its start.
+        paused_at = None
 
     if ctx.transition_elapsed > ctx.transition_timeout and phase in ("Pausing", "Resuming"):
         blocking.append(
