@@ -392,7 +392,7 @@ def _decide_connectors(
         if c.failed and target == RUNNING:
             draft.failures.append(f"{c.failure()}: {_short(c.trace) or 'see its trace'}")
             continue
-        if target != RUNNING and stage_blocks:
+        if target != RUNNING and stage_blocks and not c.failed:
             continue
         if c.state == target and target != STOPPED:
             draft.pending.append(f"connector {c.name} tasks not yet {target}")
