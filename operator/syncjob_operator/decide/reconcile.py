@@ -300,12 +300,15 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
         errors=bool(transient),
     )
 
+    # pausedAt is when the current pause began: retention deadlines count from
+    # it.  A pause that starts from anything but a pause (Running, Resuming,
+    # PausePending, a failed resume) is a new one, whatever an older status says.
     paused_at = prev.paused_at
-    if want_paused and phase in ("Pausing", "Paused") and not paused_at:
+    pause_began = prev.phase in ("Pausing", "Paused", "Failed")
+    if want_paused and phase in ("Pausing", "Paused") and not (paused_at and pause_began):
         paused_at = rfc3339(ctx.now)
-    if not want_paused and phase in ("Running", "Resuming"):
-        # Also after an auto-resume (status.autoResumed says when): a later
-        # pause is a new one, and retention deadlines count from its start.
+    if not want_paused and phase in ("Running", "Resuming", "Failed"):
+        # Also after an auto-resume (status.autoResumed says when).
         paused_at = None
 
     if ctx.transition_elapsed > ctx.transition_timeout and phase in ("Pausing", "Resuming"):
