@@ -736,8 +736,11 @@ def _retention_and_conditions(
         wanted.append(Wanted(conditions.PAUSED, "False", "NotPaused", ""))
 
     # Retention
-    if in_pause and bound is None and ctx.retention_errors:
+    if in_pause and ctx.retention_errors and not at_risk and not lost:
+        # A probe failed: say which and why; a configured retention may stand in.
         risk_reason, risk_msg = ctx.retention_errors[0].reason, _messages(ctx.retention_errors)
+        if bound is not None and deadline is not None:
+            risk_msg += f"; falling back to {bound.basis}: deadline {rfc3339(deadline)}"
         wanted.append(Wanted(conditions.RETENTION_AT_RISK, "Unknown", risk_reason, risk_msg))
     elif at_risk and deadline is not None:
         wanted.append(
