@@ -348,7 +348,10 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
         }
     )
     draft.events.extend(_transition_events(prev, status, draft))
-    pace = _pace(phase, errors=bool(errors or blocking), stage_blocks=stage_blocks)
+    # A timed-out transition is still under way (and still polled): only what
+    # was observed to fail backs off.  RETRY would also end the transition,
+    # restart its clock and make Stalled flap.
+    pace = _pace(phase, errors=bool(errors), stage_blocks=stage_blocks)
     return Plan(tuple(draft.actions), status, tuple(draft.events), pace)
 
 
