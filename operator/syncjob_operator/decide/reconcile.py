@@ -317,7 +317,7 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
                 backend="connect" if spec.connect else "workloads",
                 reason="TransitionTimeout",
                 message=(
-                    f"{phase.lower()} has not completed after {int(ctx.transition_elapsed)}s: "
+                    f"{phase.lower()} has not completed within {int(ctx.transition_timeout)}s: "
                     + "; ".join(draft.pending[:5])
                 ),
                 transient=True,
