@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 
 import kopf
 import prometheus_client
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> None:
         help="watch this namespace (repeatable); default: all namespaces",
     )
     parser.add_argument("--peering", default=None, help="Kopf peering name for HA")
+    parser.add_argument(
+        "--priority", type=int, default=None,
+        help="peering priority; default: random, so that replicas never tie",
+    )
     parser.add_argument("--log-format", choices=["text", "json"], default=None)
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -54,6 +59,10 @@ def main(argv: list[str] | None = None) -> None:
         namespaces=config.namespaces,
         standalone=config.peering is None,
         peering_name=config.peering,
+        # Kopf freezes every operator of equal priority in a peering: replicas
+        # of one Deployment would all freeze.  A random priority breaks the tie;
+        # the highest acts, the others stand by until it goes.
+        priority=args.priority if args.priority is not None else secrets.randbelow(1_000_000),
         liveness_endpoint=(
             f"http://0.0.0.0:{config.health_port}/healthz" if config.health_port else None
         ),
