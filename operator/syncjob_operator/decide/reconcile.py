@@ -254,7 +254,9 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
 
     want_paused = spec.paused and auto_resumed is None
     job_stage = _stage(spec, observed, prev)
-    already_pausing = prev.phase in ("Pausing", "Paused")
+    # connect_skipped: the workers are at zero with saved counts, so this pause
+    # was carried out already (a status lost since, e.g. restored from backup).
+    already_pausing = prev.phase in ("Pausing", "Paused") or observed.connect_skipped
     # Pause only in the CDC stage.  Unknown-with-no-way-to-know (no Connect
     # backend to read offsets from) does not block: the user chose that setup.
     stage_blocks = (
