@@ -803,6 +803,15 @@ WORKLOAD_ROWS = [
         previous=before("Running"),
         phase="Running",
     ),
+    row(
+        "status-lost-while-workers-at-zero-is-still-paused",
+        spec=WL_JOB_PAUSED,
+        observed=seen(workloads=[wl(0, saved=2)], skipped=True),
+        previous=v1alpha1.SyncJobStatus(),
+        phase="Paused",
+        conditions={"Ready": "True/Paused", "Paused": "True"},
+        events=["Paused"],
+    ),
 ]
 
 KC_PAUSED = job(paused=True, connect=(), strimzi=["kc"])
