@@ -453,12 +453,8 @@ def test_operator_works_with_the_chart_service_account(
     assert_no_forbidden(log)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="every replica runs at Kopf peering priority 0, and Kopf pauses all peers that "
-    "share the highest priority: each replica needs its own (e.g. derived from POD_ID)",
-)
 def test_two_replicas_with_peering_one_acts(kube: Kube, helm: Path, tmp_path: Path) -> None:
+    """Kopf pauses every peer that shares the top priority; each replica must pick its own."""
     operator_ns, watched = unique("sj-op"), unique("sj-w")
     install(
         kube, helm, tmp_path, namespace=operator_ns, values={"watchNamespaces": f"{{{watched}}}"}

@@ -349,7 +349,12 @@ def test_probes_resources_and_settings(helm: Path) -> None:
     assert env["SYNCJOB_LOG_FORMAT"] == "text"
     assert env["SYNCJOB_METRICS_PORT"] == "8080"
     assert env["SYNCJOB_HEALTH_PORT"] == "8081"
-    assert "SYNCJOB_PEERING_PRIORITY" not in env
+    assert not any(arg.startswith("--priority") for arg in c["args"])  # random per replica
+
+
+def test_a_pinned_peering_priority_is_passed_as_a_flag(helm: Path) -> None:
+    c = container(render(helm, {"peering.priority": "100", "replicaCount": "1"}))
+    assert c["args"] == ["--peering=syncjob-operator", "--priority=100"]
 
 
 def test_image_tag_defaults_to_app_version_and_digest_wins(helm: Path) -> None:
