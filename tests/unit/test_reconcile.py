@@ -619,6 +619,16 @@ CONNECT_ROWS = [
         conditions={"Stalled": "False"},
         pace=Pace.WAITING,
     ),
+    row(
+        "failed-connector-stopped-even-during-snapshot",
+        spec=STOP_JOB,
+        observed=seen(src("FAILED", ["FAILED"], offsets=SNAPSHOT), sink("RUNNING")),
+        previous=before("Running", stage="Snapshot"),
+        actions=[pause("src", "STOPPED")],
+        phase="PausePending",
+        events=["PauseDeferred"],
+        pace=Pace.WAITING,
+    ),
 ]
 
 WL_JOB_PAUSED = job(paused=True, workloads=["dbz"])
@@ -1129,6 +1139,31 @@ RETENTION_ROWS = [
         actions=[pause("src"), pause("sink")],
         phase="Pausing",
         events=["Pausing"],
+    ),
+    row(
+        "retention-probe-failed-configured-retention-stands-in",
+        spec=PAUSED_JOB,
+        observed=PAUSED_STEADY,
+        previous=PAUSED_BEFORE,
+        context={
+            "retention": bound(left=timedelta(days=3)),
+            "retention_errors": (error("SourceUnreachable", transient=True, backend="source"),),
+        },
+        phase="Paused",
+        conditions={"Ready": "True/Paused", "RetentionAtRisk": "Unknown/SourceUnreachable"},
+    ),
+    row(
+        "retention-probe-failed-but-deadline-near",
+        spec=PAUSED_JOB,
+        observed=PAUSED_STEADY,
+        previous=PAUSED_BEFORE,
+        context={
+            "retention": bound(left=timedelta(hours=1)),
+            "retention_errors": (error("SourceUnreachable", transient=True, backend="source"),),
+        },
+        phase="Paused",
+        conditions={"RetentionAtRisk": "True/DeadlineNear"},
+        events=["DeadlineNear"],
     ),
 ]
 
