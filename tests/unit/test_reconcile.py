@@ -510,13 +510,13 @@ CONNECT_ROWS = [
         ),
         previous=before("Running"),
         actions=[pause("sink")],
-        phase="Failed",
+        phase="Running",  # the last phase seen; Stalled says what is missing
         conditions={
             "Ready": "False/ConnectorNotFound",
             "Reconciling": "False",
             "Stalled": "True/ConnectorNotFound",
         },
-        events=["Failed", "ConnectorNotFound"],
+        events=["ConnectorNotFound"],
         pace=Pace.RETRY,
     ),
     row(
@@ -526,9 +526,9 @@ CONNECT_ROWS = [
             src("Unknown"), sink("Unknown"), errors=[error("ConnectUnauthorized", transient=False)]
         ),
         previous=before("Running"),
-        phase="Failed",
+        phase="Running",
         conditions={"Stalled": "True/ConnectUnauthorized"},
-        events=["Failed", "ConnectUnauthorized"],
+        events=["ConnectUnauthorized"],
         pace=Pace.RETRY,
     ),
     # --- transient errors: keep what was last seen, say why, retry ---
@@ -732,9 +732,9 @@ WORKLOAD_ROWS = [
             errors=[error("WorkloadNotFound", transient=False, backend="workloads")],
         ),
         previous=before("Running", stage=None),
-        phase="Failed",
+        phase="Running",
         conditions={"Stalled": "True/WorkloadNotFound"},
-        events=["Failed", "WorkloadNotFound"],
+        events=["WorkloadNotFound"],
     ),
     # --- resume: workloads first, then the connectors ---
     row(
@@ -943,9 +943,9 @@ STRIMZI_ROWS = [
             errors=[error("KafkaConnectorNotFound", transient=False, backend="kafkaConnectors")],
         ),
         previous=before("Running", stage=None),
-        phase="Failed",
+        phase="Running",
         conditions={"Stalled": "True/KafkaConnectorNotFound"},
-        events=["Failed", "KafkaConnectorNotFound"],
+        events=["KafkaConnectorNotFound"],
     ),
 ]
 

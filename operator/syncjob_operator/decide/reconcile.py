@@ -296,10 +296,13 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
         want_paused=want_paused,
         converged=converged and not errors,
         stage_blocks=stage_blocks,
-        failures=bool(draft.failures) or bool(blocking),
+        # Failed is what Connect reported (a FAILED connector or task).  An
+        # error that hid the connectors (bad credentials, a missing name) keeps
+        # the last phase seen; Stalled says why.
+        failures=bool(draft.failures),
         prev=prev,
         observed=observed,
-        errors=bool(transient),
+        errors=bool(transient or blocking),
     )
 
     # pausedAt is when the current pause began: retention deadlines count from
@@ -353,7 +356,8 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
     # A timed-out transition is still under way (and still polled): only what
     # was observed to fail backs off.  RETRY would also end the transition,
     # restart its clock and make Stalled flap.
-    pace = _pace(phase, errors=bool(errors), stage_blocks=stage_blocks)
+    # A FAILED connector is looked at again with backoff: someone may restart it.
+    pace = _pace(phase, errors=bool(errors or draft.failures), stage_blocks=stage_blocks)
     return Plan(tuple(draft.actions), status, tuple(draft.events), pace)
 
 
@@ -700,7 +704,8 @@ def _retention_and_conditions(
         )
     wanted.append(ready)
 
-    stalled = bool(all_blocking)
+    # Lost change log is not repaired by waiting: kstatus should read Stalled.
+    stalled = bool(all_blocking) or lost_sticky
     converging = (
         not stalled
         and ready.status != "True"
@@ -719,8 +724,10 @@ def _retention_and_conditions(
         Wanted(
             conditions.STALLED,
             "True" if stalled else "False",
-            all_blocking[0].reason if stalled else "NotStalled",
-            _messages(all_blocking) if stalled else "",
+            (all_blocking[0].reason if all_blocking else "RetentionExceeded")
+            if stalled
+            else "NotStalled",
+            (_messages(all_blocking) if all_blocking else ready.message) if stalled else "",
         )
     )
 
@@ -855,6 +862,8 @@ def _transition_events(
             after is not None
             and after.status == "True"
             and (before is None or before.status != "True")
+            # A loss is announced once, by RetentionExceeded, not again by Stalled.
+            and not (type_ == conditions.STALLED and after.reason == "RetentionExceeded")
         ):
             events.append(
                 Event("Warning" if kind == "Warning" else "Normal", after.reason, after.message)
