@@ -283,21 +283,15 @@ class JobLoop:
                 for c in connectors:
                     if c.type:
                         self.connector_types[c.name] = c.type
-                scaled_down = bool(seen_workloads) and all(
-                    w.found
-                    and w.replicas == 0
-                    and w.current_replicas == 0
-                    and w.saved_replicas is not None
-                    for w, _ in seen_workloads
+                # The Connect workers may be the very workloads this job scales:
+                # while they are at zero (paused) or coming back (resuming),
+                # nobody answers and nothing runs.  That is not an error.
+                ours = [w for w, _ in seen_workloads if w.saved_replicas is not None]
+                scaled_down = bool(ours) and all(
+                    w.found and (w.replicas == 0 or w.ready_replicas < (w.saved_replicas or 0))
+                    for w in ours
                 )
-                if (
-                    connect_errors
-                    and scaled_down
-                    and spec.paused
-                    and all(e.transient for e in connect_errors)
-                ):
-                    # The Connect workers are the workloads this pause scaled
-                    # to zero: nobody answers, and nothing runs.
+                if connect_errors and scaled_down and all(e.transient for e in connect_errors):
                     connect_skipped = True
                     connect_errors = []
                 errors += connect_errors

@@ -1,0 +1,245 @@
+"""The retention deadline as the operator reports it, read from real databases.
+
+The job here is paused by scaling a Deployment (no Kafka needed); its
+``spec.source`` points at a real PostgreSQL replication slot or a real MariaDB,
+through a Secret, exactly as in production.  The Debezium end-to-end version
+(a real connector's slot pushed past its limit) is in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from conftest_db import mariadb_server, pg_server, pg_slot, write_wal  # noqa: F401 - fixtures
+from tests.conftest import Kube, OperatorProcess, condition, syncjob
+from tests.env.mariadb import MariaDBServer
+from tests.env.postgres import PostgresServer
+from tests.integration.test_operator_lifecycle import converged, deployment
+
+DEPLOY = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "connect"}
+
+
+def secret(kube: Kube, namespace: str, name: str, data: dict[str, str]) -> None:
+    kube.apply(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data},
+        namespace=namespace,
+    )
+
+
+def when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def status(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
+    return dict(((kube.get("syncjob", name, namespace) or {}).get("status")) or {})
+
+
+def test_mariadb_deadline_is_paused_at_plus_expiry(
+    kube: Kube, operator: OperatorProcess, namespace: str, mariadb_server: MariaDBServer
+) -> None:
+    mariadb_server.set({"binlog_expire_logs_seconds": 86400})
+    secret(
+        kube,
+        namespace,
+        "db",
+        {
+            "host": mariadb_server.host,
+            "port": str(mariadb_server.port),
+            "user": mariadb_server.user,
+            "password": mariadb_server.password,
+        },
+    )
+    kube.apply(deployment("connect", 1), namespace=namespace)
+    kube.apply(
+        syncjob(
+            "maria",
+            {
+                "paused": True,
+                "workloads": [DEPLOY],
+                "source": {"type": "mariadb", "connectionSecretRef": {"name": "db"}},
+            },
+        ),
+        namespace=namespace,
+    )
+    kube.wait_for("Paused", lambda: converged(kube, namespace, "maria", "Paused"))
+    s = kube.wait_for(
+        "a deadline",
+        lambda: (st := status(kube, namespace, "maria")).get("retentionDeadline") and st,
+    )
+    assert s["retention"]["basis"] == "mariadb:binlog_expire_logs_seconds"
+    assert s["retention"]["expireSeconds"] == 86400
+    assert when(s["retentionDeadline"]) - when(s["pausedAt"]) == timedelta(seconds=86400)
+    risk = condition({"status": s}, "RetentionAtRisk")
+    assert risk is not None and risk["status"] == "False"
+    # The credentials are nowhere in what the operator wrote.
+    everything = str(kube.get("syncjob", "maria", namespace)) + str(kube.events(namespace, "maria"))
+    assert mariadb_server.password not in everything
+    assert mariadb_server.password not in operator.log.read_text(errors="replace")
+
+
+def test_configured_retention_for_oracle_and_its_warning(
+    kube: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    kube.apply(deployment("connect", 1), namespace=namespace)
+    kube.apply(
+        syncjob(
+            "ora",
+            {
+                "paused": True,
+                "workloads": [DEPLOY],
+                "source": {"type": "oracle", "retention": "2h"},
+                "retentionPolicy": {"warnBefore": "3h"},
+            },
+        ),
+        namespace=namespace,
+    )
+    kube.wait_for("Paused", lambda: converged(kube, namespace, "ora", "Paused"))
+    s = kube.wait_for(
+        "a deadline", lambda: (st := status(kube, namespace, "ora")).get("retentionDeadline") and st
+    )
+    assert s["retention"]["basis"] == "spec.source.retention"
+    assert when(s["retentionDeadline"]) - when(s["pausedAt"]) == timedelta(hours=2)
+    # 2 h left is within warnBefore (3 h): at risk, with a Warning Event.
+    risk = condition({"status": s}, "RetentionAtRisk")
+    assert risk is not None and risk["status"] == "True" and risk["reason"] == "DeadlineNear"
+    kube.wait_for(
+        "the Warning",
+        lambda: any(
+            e["reason"] == "DeadlineNear" and e["type"] == "Warning"
+            for e in kube.events(namespace, "ora")
+        ),
+    )
+    printed = kube.kubectl("get", "sj", "ora", "-n", namespace).stdout
+    assert s["retentionDeadline"] in printed  # the printer column shows the deadline
+
+
+def test_postgres_slot_deadline_shrinks_then_the_loss_is_reported(
+    kube: Kube,
+    operator: OperatorProcess,
+    namespace: str,
+    pg_server: PostgresServer,
+    pg_slot: str,
+) -> None:
+    secret(
+        kube,
+        namespace,
+        "pg",
+        {
+            "host": pg_server.host,
+            "port": str(pg_server.port),
+            "dbname": pg_server.dbname,
+            "user": pg_server.user,
+            "password": pg_server.password,
+        },
+    )
+    kube.apply(deployment("connect", 1), namespace=namespace)
+    kube.apply(
+        syncjob(
+            "pg",
+            {
+                "paused": True,
+                "workloads": [DEPLOY],
+                "source": {
+                    "type": "postgresql",
+                    "connectionSecretRef": {"name": "pg"},
+                    "slotName": pg_slot,
+                },
+                "retentionPolicy": {"warnBefore": "1000h"},
+            },
+        ),
+        namespace=namespace,
+    )
+    kube.wait_for("Paused", lambda: converged(kube, namespace, "pg", "Paused"))
+    s = kube.wait_for(
+        "the slot read", lambda: (st := status(kube, namespace, "pg")).get("retention") and st
+    )
+    assert s["retention"]["basis"].startswith("postgresql:")
+    safe_before = s["retention"]["safeBytes"]
+
+    # WAL written while the job is paused: safe_wal_size shrinks, a rate is
+    # measured, and the deadline appears within warnBefore.
+    for _ in range(3):
+        write_wal(pg_server, 4)
+        time.sleep(2.2)  # the tests probe every 2 s
+    s = kube.wait_for(
+        "a deadline",
+        lambda: (st := status(kube, namespace, "pg")).get("retentionDeadline") and st,
+        timeout=30,
+    )
+    assert s["retention"]["basis"] == "postgresql:safe_wal_size"
+    assert s["retention"]["safeBytes"] < safe_before
+    assert s["retention"]["walBytesPerSecond"] > 0
+    risk = condition({"status": s}, "RetentionAtRisk")
+    assert risk is not None and risk["status"] == "True"
+
+    # Past the slot's limit: the slot is lost, and the operator says so.
+    write_wal(pg_server, 40)
+    with pg_server.connect() as conn:
+        conn.execute("CHECKPOINT")
+
+    def exceeded() -> dict[str, Any] | None:
+        c = condition({"status": status(kube, namespace, "pg")}, "RetentionExceeded")
+        return c if c and c["status"] == "True" else None
+
+    c = kube.wait_for("RetentionExceeded", exceeded, timeout=30)
+    assert "lost" in c["message"].lower() or "snapshot" in c["message"].lower()
+    s = status(kube, namespace, "pg")
+    assert s["retention"]["lost"] is True
+    ready = condition({"status": s}, "Ready")
+    assert (
+        ready is not None and ready["status"] == "False" and ready["reason"] == "RetentionExceeded"
+    )
+    assert any(
+        e["reason"] == "ChangeLogPurged" and e["type"] == "Warning"
+        for e in kube.events(namespace, "pg")
+    )
+
+
+def test_probe_failure_names_the_cause_and_falls_back(
+    kube: Kube, operator: OperatorProcess, namespace: str, pg_server: PostgresServer
+) -> None:
+    secret(
+        kube,
+        namespace,
+        "pg",
+        {
+            "host": pg_server.host,
+            "port": str(pg_server.port),
+            "dbname": pg_server.dbname,
+            "user": pg_server.user,
+            "password": "not-the-password",
+        },
+    )
+    kube.apply(deployment("connect", 1), namespace=namespace)
+    kube.apply(
+        syncjob(
+            "pgbad",
+            {
+                "paused": True,
+                "workloads": [DEPLOY],
+                "source": {
+                    "type": "postgresql",
+                    "connectionSecretRef": {"name": "pg"},
+                    "slotName": "whatever",
+                    "retention": "24h",
+                },
+            },
+        ),
+        namespace=namespace,
+    )
+    kube.wait_for("Paused", lambda: converged(kube, namespace, "pgbad", "Paused"))
+    s = kube.wait_for(
+        "a deadline",
+        lambda: (st := status(kube, namespace, "pgbad")).get("retentionDeadline") and st,
+    )
+    # The configured retention stands in; the failure is named, not hidden.
+    assert s["retention"]["basis"] == "spec.source.retention"
+    risk = condition({"status": s}, "RetentionAtRisk")
+    assert risk is not None and risk["status"] == "Unknown"
+    assert risk["reason"] == "AuthenticationFailed", risk
+    assert "falling back to spec.source.retention" in risk["message"]
+    text = str(s) + str(kube.events(namespace, "pgbad"))
+    assert "not-the-password" not in text
+    assert "not-the-password" not in operator.log.read_text(errors="replace")
