@@ -54,7 +54,7 @@ unit: venv
 	$(VENV)/bin/pytest tests/unit -q
 
 test: setup lint
-	$(VENV)/bin/pytest tests -q --durations=15
+	$(VENV)/bin/pytest tests -q --durations=15 --ignore=tests/bench
 
 bench: setup
 	$(VENV)/bin/pytest tests/bench -q -s
