@@ -216,7 +216,7 @@ class OperatorProcess:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, **FAST_SETTINGS, **self.env, "KUBECONFIG": str(self.kube.kubeconfig)}
+        env = {**os.environ, **FAST_SETTINGS, "KUBECONFIG": str(self.kube.kubeconfig), **self.env}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "syncjob_operator", "--verbose"],
@@ -247,12 +247,38 @@ class OperatorProcess:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
+OPERATOR_NAMESPACE = "syncjob-system"
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(kube: Kube, crd: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Helm chart's ServiceAccount and RBAC, installed; a kubeconfig with its token.
+
+    Every test that uses the operator runs it with these credentials, so the
+    whole suite proves the chart's RBAC is enough for everything it does.
+    """
+    from tests.env import chart
+
+    chart.install(
+        kube,
+        chart.helm_binary(),
+        tmp_path_factory.mktemp("chart"),
+        namespace=OPERATOR_NAMESPACE,
+        values={},
+    )
+    return chart.service_account_kubeconfig(
+        kube, namespace=OPERATOR_NAMESPACE, path=tmp_path_factory.mktemp("sa") / "kubeconfig"
+    )
+
+
 @pytest.fixture(scope="session")
 def operator(
-    kube: Kube, crd: Path, tmp_path_factory: pytest.TempPathFactory
+    kube: Kube, operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     op = OperatorProcess(
-        kube=kube, log=tmp_path_factory.mktemp("operator") / "operator.log", env={}
+        kube=kube,
+        log=tmp_path_factory.mktemp("operator") / "operator.log",
+        env={"KUBECONFIG": str(operator_kubeconfig), "SYNCJOB_LOG_FORMAT": "json"},
     )
     op.start()
     try:

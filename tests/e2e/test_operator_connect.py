@@ -29,6 +29,7 @@ from tests.env.faultproxy import Mode, ThreadedFaultProxy
 from tests.env.postgres import PostgresServer
 
 Rows = dict[int, tuple[str, int]]
+ID_STRATEGIES = "com.mongodb.kafka.connect.sink.processor.id.strategy."
 
 
 # --- helpers -----------------------------------------------------------------
@@ -422,14 +423,25 @@ def test_failed_connector_is_not_paused_but_can_be_stopped(
     kube: Kube, new_job: Any, e2e_pipeline: pipeline.Pipeline
 ) -> None:
     job: Job = new_job(rows=3)
-    # A source whose password is wrong: its task FAILs for real.
-    config = e2e_pipeline.postgres_source_config(
-        topic_prefix=job.topic + "bad", tables=[f"public.{job.table}"], slot_name=job.slot + "_bad"
+    # A sink told to take each document's _id from the record value, which has
+    # none: its task FAILs for real on the first record (errors.tolerance none).
+    config = e2e_pipeline.mongo_sink_config(
+        topics=[f"{job.topic}.public.{job.table}"],
+        database="e2e",
+        collection=job.table + "_bad",
+        key_field=None,
+        **{
+            "document.id.strategy": ID_STRATEGIES + "ProvidedInValueStrategy",
+            "delete.on.null.values": "false",
+        },
     )
-    config["database.password"] = "wrong-password"
-    bad = job.source + "-bad"
+    bad = job.sink + "-bad"
     e2e_pipeline.connect.put_connector(bad, config)
-    e2e_pipeline.connect.wait_state(bad, "FAILED", tasks=None, timeout_s=90)
+    kube.wait_for(
+        "a FAILED task",
+        lambda: any(t["state"] == "FAILED" for t in job.connect_status(bad).get("tasks", [])),
+        timeout=90,
+    )
     spec = syncjob_for(job, paused=True)
     spec["spec"]["connect"]["connectors"] = [bad]
     kube.apply(spec, namespace=job.namespace)
