@@ -437,11 +437,11 @@ def test_failed_connector_is_not_paused_but_can_be_stopped(
     )
     bad = job.sink + "-bad"
     e2e_pipeline.connect.put_connector(bad, config)
-    kube.wait_for(
-        "a FAILED task",
-        lambda: any(t["state"] == "FAILED" for t in job.connect_status(bad).get("tasks", [])),
-        timeout=90,
-    )
+    def task_failed() -> bool:
+        r = e2e_pipeline.connect.request("GET", f"/connectors/{bad}/status")
+        return r.status_code == 200 and any(t["state"] == "FAILED" for t in r.json()["tasks"])
+
+    kube.wait_for("a FAILED task", task_failed, timeout=90)
     spec = syncjob_for(job, paused=True)
     spec["spec"]["connect"]["connectors"] = [bad]
     kube.apply(spec, namespace=job.namespace)
