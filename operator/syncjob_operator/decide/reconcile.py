@@ -633,7 +633,23 @@ def _retention_and_conditions(
     exceeded_before = conditions.is_true(prev.conditions, conditions.RETENTION_EXCEEDED)
     # A loss stays reported until a new snapshot repairs it.
     lost_sticky = lost or (exceeded_before and status.stage != "Snapshot")
-    if bound is not None:
+    previous_deadline = parse_time(prev.retention_deadline)
+    if (
+        bound is not None
+        and prev.retention is not None
+        and prev.retention.basis == bound.basis
+        and prev.retention.lost == lost
+        and previous_deadline is not None
+        and deadline is not None
+        and not retention.deadline_moved(previous_deadline, deadline, now=ctx.now)
+    ):
+        # A WAL-rate deadline wobbles with every probe: keep what was written
+        # until it moves meaningfully, so status is not rewritten for noise.
+        deadline = previous_deadline
+        status = status.model_copy(
+            update={"retention_deadline": prev.retention_deadline, "retention": prev.retention}
+        )
+    elif bound is not None:
         figures = bound.figures
         status = status.model_copy(
             update={
@@ -761,7 +777,7 @@ def _retention_and_conditions(
                 "True",
                 "DeadlineNear",
                 f"resume before {rfc3339(deadline)} or events are lost "
-                f"({bound.basis if bound else ''}: {bound.message if bound else ''})",
+                f"({_retention_text(status.retention)})",
             )
         )
     elif in_pause and bound is not None and deadline is None:
@@ -802,6 +818,10 @@ def _retention_and_conditions(
         )
     )
     return status, wanted
+
+
+def _retention_text(shown: v1alpha1.RetentionStatus | None) -> str:
+    return f"{shown.basis}: {shown.message}" if shown is not None else ""
 
 
 def _int(value: object) -> int | None:
