@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -206,6 +207,13 @@ FAST_SETTINGS = {
 }
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now (the kernel's pick for 127.0.0.1:0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @dataclass
 class OperatorProcess:
     """The operator, run for real as ``python -m syncjob_operator``."""
@@ -214,6 +222,13 @@ class OperatorProcess:
     log: Path
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def metrics_url(self) -> str:
+        """Where the operator serves Prometheus metrics (the session operator serves them)."""
+        port = self.env.get("SYNCJOB_METRICS_PORT", FAST_SETTINGS["SYNCJOB_METRICS_PORT"])
+        assert port != "0", "this operator was started without metrics"
+        return f"http://127.0.0.1:{port}/metrics"
 
     def start(self) -> None:
         env = {**os.environ, **FAST_SETTINGS, "KUBECONFIG": str(self.kube.kubeconfig), **self.env}
@@ -278,7 +293,11 @@ def operator(
     op = OperatorProcess(
         kube=kube,
         log=tmp_path_factory.mktemp("operator") / "operator.log",
-        env={"KUBECONFIG": str(operator_kubeconfig), "SYNCJOB_LOG_FORMAT": "json"},
+        env={
+            "KUBECONFIG": str(operator_kubeconfig),
+            "SYNCJOB_LOG_FORMAT": "json",
+            "SYNCJOB_METRICS_PORT": str(free_port()),
+        },
     )
     op.start()
     try:
