@@ -66,7 +66,7 @@ env-up: venv k8s
 env-down: venv
 	$(PY) -m tests.env.controlplane down --state $(STATE)
 
-run: venv debs k8s
+run: venv debs k8s pipeline
 	$(PY) -m tests.env.demo
 
 clean:

@@ -51,8 +51,11 @@ def source_secret(kube: Kube, job: Job) -> None:
             "kind": "Secret",
             "metadata": {"name": f"{job.name}-db"},
             "stringData": {
-                "host": pg.host, "port": str(pg.port), "dbname": pg.dbname,
-                "user": pg.user, "password": pg.password,
+                "host": pg.host,
+                "port": str(pg.port),
+                "dbname": pg.dbname,
+                "user": pg.user,
+                "password": pg.password,
             },
         },
         namespace=job.namespace,
@@ -84,8 +87,9 @@ def test_slot_pushed_past_its_limit_is_reported_lost_before_resume(
     for _ in range(3):  # two probes apart: a WAL rate, so a deadline
         write_wal(small_slot_limit, 3)
         time.sleep(2.2)
-    s = kube.wait_for("a deadline", lambda: (st := status(kube, job)).get(
-        "retentionDeadline") and st, timeout=30)
+    s = kube.wait_for(
+        "a deadline", lambda: (st := status(kube, job)).get("retentionDeadline") and st, timeout=30
+    )
     assert s["retention"]["basis"] == "postgresql:safe_wal_size"
     at_risk = condition({"status": s}, "RetentionAtRisk")
     assert at_risk is not None and at_risk["status"] == "True"
@@ -151,3 +155,55 @@ def test_auto_resume_before_the_deadline_keeps_every_row(
     running = wait_phase(kube, job, "Running")
     assert "autoResumed" not in running["status"]
     assert condition(running, "Ready")["status"] == "True"  # type: ignore[index]
+
+
+def set_topic_retention(bootstrap: str, topic: str, ms: int) -> None:
+    from confluent_kafka.admin import (  # type: ignore[import-untyped]
+        AdminClient,
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+        ResourceType,
+    )
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    resource = ConfigResource(
+        ResourceType.TOPIC,
+        topic,
+        incremental_configs=[
+            ConfigEntry("retention.ms", str(ms), incremental_operation=AlterConfigOpType.SET)
+        ],
+    )
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+
+
+def test_topic_retention_bounds_the_deadline_when_it_is_the_earliest(
+    kube: Kube, new_job: Any, e2e_pipeline: Any
+) -> None:
+    job: Job = new_job(rows=3)
+    topic = f"{job.topic}.public.{job.table}"
+    kube.apply(
+        syncjob_for(
+            job,
+            source={"type": "oracle", "retention": "72h"},
+            kafka={"bootstrapServers": e2e_pipeline.kafka.bootstrap, "topics": [topic]},
+        ),
+        namespace=job.namespace,
+    )
+    kube.wait_for("3 documents", lambda: job.collection.count_documents({}) == 3, timeout=90)
+    kube.wait_for("stage CDC", lambda: status(kube, job).get("stage") == "CDC", timeout=60)
+    set_topic_retention(e2e_pipeline.kafka.bootstrap, topic, 3_600_000)
+    patch_paused(kube, job, True)
+    wait_phase(kube, job, "Paused")
+    s = kube.wait_for(
+        "a deadline", lambda: (st := status(kube, job)).get("retentionDeadline") and st, timeout=30
+    )
+    assert s["retention"]["basis"] == "kafka:retention.ms", s["retention"]
+    paused_at = s["pausedAt"].replace("Z", "+00:00")
+    deadline = s["retentionDeadline"].replace("Z", "+00:00")
+    from datetime import datetime, timedelta
+
+    assert datetime.fromisoformat(deadline) - datetime.fromisoformat(paused_at) <= timedelta(
+        hours=1
+    )
