@@ -10,15 +10,50 @@ not touch the database.  A failed probe is reported, and falls back to
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from syncjob_operator.api import v1alpha1
 from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import errors as probe_errors
-from syncjob_operator.probes import kafka_topics, mysql, postgresql
+from syncjob_operator.probes import kafka_topics, mysql, postgresql, sqlserver
+
+
+def earliest_commit_lsn(offsets: Sequence[Mapping[str, Any]]) -> str | None:
+    """The earliest ``commit_lsn`` among Debezium SQL Server source offsets; None if none has one.
+
+    Several offsets come from several partitions (tasks) or several source
+    connectors of the job. Each resumes from its own position, and the CDC
+    cleanup removes changes by commit time, so the one furthest behind loses
+    events first: its commit time binds the deadline. (LSNs are compared as
+    their 10 bytes, which is SQL Server's order.) A commit_lsn that is not an
+    LSN makes the whole answer unknown rather than letting a later one stand
+    in for it: ProbeError ``InvalidCommitLsn``.
+
+    Limit: LSNs of different databases do not compare. A connector capturing
+    several databases has one offset per database, the offsets arrive without
+    their partition, and the Secret names one database; an LSN of another
+    database most likely maps to no time there, and the bound then counts
+    from the pause (and says it may be late).
+    """
+    earliest: tuple[bytes, str] | None = None
+    for offset in offsets:
+        lsn = sqlserver.offset_commit_lsn(offset)
+        if lsn is None:
+            continue
+        try:
+            key = sqlserver.commit_lsn_bytes(lsn)
+        except ValueError as exc:
+            raise probe_errors.ProbeError(
+                f"a source offset has an unreadable commit_lsn: {exc}", reason="InvalidCommitLsn"
+            ) from None
+        if earliest is None or key < earliest[0]:
+            earliest = (key, lsn)
+    return None if earliest is None else earliest[1]
 
 
 def _error(reason: str, message: str, backend: str = "source") -> BackendError:
@@ -49,11 +84,22 @@ class RetentionProber:
         paused_at: datetime,
         now: datetime,
         interval: float,
+        source_offsets: Sequence[Mapping[str, Any]] = (),
     ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
+        """The bound, probed again when ``interval`` seconds have passed since the last probe.
+
+        ``source_offsets`` are the committed offsets of the job's source
+        connectors (Kafka Connect), used for SQL Server's commit LSN.
+        """
         due = self.last_probe is None or time.monotonic() - self.last_probe >= interval
         if due:
             self.bound, self.errors = await self._probe(
-                kube=kube, namespace=namespace, spec=spec, paused_at=paused_at, now=now
+                kube=kube,
+                namespace=namespace,
+                spec=spec,
+                paused_at=paused_at,
+                now=now,
+                source_offsets=source_offsets,
             )
             self.last_probe = time.monotonic()
             self.probes += 1
@@ -67,6 +113,7 @@ class RetentionProber:
         spec: v1alpha1.SyncJobSpec,
         paused_at: datetime,
         now: datetime,
+        source_offsets: Sequence[Mapping[str, Any]] = (),
     ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
         errs: list[BackendError] = []
         bounds: list[retention.RetentionBound | None] = []
@@ -83,7 +130,12 @@ class RetentionProber:
             if source.connection_secret_ref is not None and source.type != "oracle":
                 try:
                     database = await self._database_bound(
-                        kube=kube, namespace=namespace, source=source, paused_at=paused_at, now=now
+                        kube=kube,
+                        namespace=namespace,
+                        source=source,
+                        paused_at=paused_at,
+                        now=now,
+                        source_offsets=source_offsets,
                     )
                 except probe_errors.ProbeError as exc:
                     errs.append(_error(exc.reason, f"source {source.type}: {exc.message}"))
@@ -111,6 +163,7 @@ class RetentionProber:
         source: v1alpha1.SourceSpec,
         paused_at: datetime,
         now: datetime,
+        source_offsets: Sequence[Mapping[str, Any]] = (),
     ) -> retention.RetentionBound | None:
         assert source.connection_secret_ref is not None
         data = await kube.read_secret(namespace, source.connection_secret_ref.name)
@@ -128,10 +181,15 @@ class RetentionProber:
         if source.type in ("mysql", "mariadb"):
             settings = await mysql.probe_binlog(connection)
             return retention.mysql_bound(settings, paused_at=paused_at)
-        # SQL Server: the queries and their parsing exist (probes.sqlserver),
-        # but no SQL Server runs here to prove the I/O, so it is not wired in.
+        if source.type == "sqlserver":
+            # Without a commit LSN (offsets not read yet, Connect < 3.5, only
+            # Strimzi KafkaConnectors) the bound counts from the pause and says so.
+            minutes, commit_time = await sqlserver.probe_cdc_retention(
+                connection, commit_lsn=earliest_commit_lsn(source_offsets)
+            )
+            return retention.sqlserver_bound(minutes, commit_time=commit_time, paused_at=paused_at)
         raise probe_errors.ProbeError(
-            "SQL Server retention is not read by this version; set spec.source.retention",
+            f"{source.type} retention is not read from the database; set spec.source.retention",
             reason="ProbeUnsupported",
         )
 

@@ -113,6 +113,8 @@ class JobLoop:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     connector_types: dict[str, str] = field(default_factory=dict)
     offsets_read_at: float | None = None
+    # Each source connector's committed offsets as last read (for SQL Server's commit LSN).
+    source_offsets: dict[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
     requested: dict[str, tuple[object, float]] = field(default_factory=dict)
     transition_started: float | None = None
     poll_delay: float = 0.0
@@ -235,6 +237,7 @@ class JobLoop:
             return None, ()
         if spec.source is None and spec.kafka is None:
             return None, ()
+        names = spec.connect.connectors if spec.connect is not None else []
         return await self.prober.current(
             kube=self.shared.kube,
             namespace=self.namespace,
@@ -242,6 +245,7 @@ class JobLoop:
             paused_at=paused_at,
             now=now,
             interval=self.settings.retention_interval,
+            source_offsets=[o for n in names for o in self.source_offsets.get(n, ())],
         )
 
     async def observe(
@@ -283,6 +287,8 @@ class JobLoop:
                 for c in connectors:
                     if c.type:
                         self.connector_types[c.name] = c.type
+                    if c.offsets is not None:  # read this pass; otherwise keep the last read
+                        self.source_offsets[c.name] = c.offsets
                 # The Connect workers may be the very workloads this job scales:
                 # while they are at zero (paused) or coming back (resuming),
                 # nobody answers and nothing runs.  That is not an error.
