@@ -84,14 +84,14 @@ LOGIN_FAILED = (18456, 18452, 18486, 18487, 18488)  # failed, untrusted domain, 
 CANNOT_OPEN_DATABASE = 4060
 PERMISSION_DENIED = (229, 230, 262, 297, 300, 916)
 
-_DEBEZIUM_LSN = re.compile(r"^([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{4})$")
+_DEBEZIUM_LSN = re.compile(r"([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{4})")
 
 Row = Mapping[str, object] | Sequence[object]
 
 
 def commit_lsn_literal(lsn: str) -> str:
     """Debezium's ``commit_lsn`` ("0000002a:00000c38:0003") as a binary(10) literal."""
-    match = _DEBEZIUM_LSN.match(lsn.strip())
+    match = _DEBEZIUM_LSN.fullmatch(lsn.strip())
     if not match:
         raise ValueError(
             f"invalid SQL Server LSN {lsn!r}: expected hex 8:8:4, e.g. 0000002a:00000c38:0003"
