@@ -9,12 +9,43 @@ from __future__ import annotations
 import argparse
 import logging
 import secrets
+import sys
+import threading
+from types import TracebackType
 
 import kopf
 import prometheus_client
 
 from syncjob_operator import handlers  # noqa: F401 - registers the Kopf handlers
 from syncjob_operator.settings import Settings
+
+logger = logging.getLogger("syncjob_operator")
+
+
+def _log_uncaught(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    logger.critical("the operator stopped: %s", exc, exc_info=(exc_type, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    name = args.thread.name if args.thread is not None else "?"
+    exc_info = (args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)
+    logger.error("thread %s failed: %s", name, args.exc_value, exc_info=exc_info)
+
+
+def route_everything_through_logging() -> None:
+    """Nothing may reach stderr past the log handler Kopf installed.
+
+    With ``--log-format json`` a log shipper parses every line as JSON; Python's
+    own reporting would still print plain text: the traceback of the error that
+    stops the operator (Kopf re-raises it out of ``kopf.run``: a 403 on the
+    watch, say), an exception in a thread (the metrics server), a warning.
+    All three go through ``logging`` instead, in the format asked for.
+    """
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL,
     )
+    route_everything_through_logging()
     logging.getLogger().setLevel(config.log_level)
     # httpx logs every request at INFO: one line per Connect poll.
     logging.getLogger("httpx").setLevel(logging.WARNING)
