@@ -27,7 +27,10 @@ import base64
 import json
 import os
 import re
+import socket
 import subprocess
+import threading
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import (
     KUBECTL,
@@ -96,6 +100,14 @@ def scrape(url: str) -> list[Sample]:
     ]
 
 
+def scrape_when_up(url: str) -> list[Sample]:
+    """``scrape`` for polling: nothing yet while the operator is still starting its server."""
+    try:
+        return scrape(url)
+    except urllib.error.URLError:
+        return []
+
+
 def of_job(samples: list[Sample], metric: str, namespace: str, name: str) -> list[Sample]:
     return [
         s
@@ -126,7 +138,9 @@ def test_metrics_follow_a_job_from_running_to_paused_to_deleted(
     def phases() -> dict[str, float]:
         return {
             s.labels["phase"]: s.value
-            for s in of_job(scrape(operator.metrics_url), "syncjob_phase", namespace, "metered")
+            for s in of_job(
+                scrape_when_up(operator.metrics_url), "syncjob_phase", namespace, "metered"
+            )
         }
 
     kube.wait_for("syncjob_phase Running 1", lambda: phases().get("Running") == 1)
@@ -188,6 +202,95 @@ def test_metrics_follow_a_job_from_running_to_paused_to_deleted(
     kube.wait_for("every series of the deleted job to go", series_left, timeout=30)
 
 
+class SilentConnect:
+    """A Kafka Connect that takes every request and never answers (until the client gives up)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.requested = threading.Event()
+        self._conns: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._conns.append(conn)
+            conn.settimeout(1)
+            try:
+                if conn.recv(65536):
+                    self.requested.set()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for conn in self._conns:
+            conn.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def silent_connect() -> Iterator[SilentConnect]:
+    server = SilentConnect()
+    yield server
+    server.close()
+
+
+def test_a_pass_in_flight_at_deletion_leaves_no_series(
+    kube: Kube, operator: OperatorProcess, namespace: str, silent_connect: SilentConnect
+) -> None:
+    """A reconcile pass still waiting on Connect when the job is deleted must not bring
+    its series back after the deletion handler removed them (dashboards and alerts
+    would show a deleted job for as long as the operator runs).  Holds because Kopf
+    cancels an async daemon at once when its object is deleted."""
+    kube.apply(
+        syncjob(
+            "hung",
+            {
+                "onDelete": "Leave",
+                "connect": {
+                    "url": silent_connect.url,
+                    "requestTimeout": "5s",
+                    "connectors": ["orders-source"],
+                },
+            },
+        ),
+        namespace=namespace,
+    )
+    kube.wait_for(
+        "the job's first series (after a pass that timed out)",
+        lambda: of_job(scrape_when_up(operator.metrics_url), "syncjob_phase", namespace, "hung"),
+        timeout=60,
+    )
+    # Delete while a request of a pass is on its way (it takes 5 s to time out).
+    silent_connect.requested.clear()
+    assert silent_connect.requested.wait(timeout=30), "the operator sent no request"
+    kube.kubectl("delete", "syncjob", "hung", "-n", namespace, "--wait=false")
+    # Gone only once Kopf's daemon has exited, i.e. after that pass ended.
+    kube.wait_for("the SyncJob to go", lambda: kube.get("syncjob", "hung", namespace) is None)
+    left = [
+        s
+        for s in scrape(operator.metrics_url)
+        if s.labels.get("namespace") == namespace and s.labels.get("name") == "hung"
+    ]
+    assert not left, f"series of a deleted SyncJob: {left}"
+
+
 # --- 2. logs and secrets ----------------------------------------------------------
 
 
@@ -233,6 +336,58 @@ def test_every_operator_log_line_is_json(
     records = [json.loads(ln) for ln in lines]
     assert any("logged" in json.dumps(r) for r in records), "no line about the job"
     print(f"log: {len(lines)} lines, all JSON")
+
+
+def no_rbac_kubeconfig(kube: Kube, namespace: str, path: Path) -> Path:
+    """A kubeconfig for a fresh ServiceAccount that no Role or ClusterRole binds."""
+    kube.kubectl("create", "serviceaccount", "nobody", "-n", namespace)
+    token = kube.kubectl(
+        "create", "token", "nobody", "-n", namespace, "--duration=1h"
+    ).stdout.strip()
+    admin = yaml.safe_load(kube.kubeconfig.read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    cluster = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [cluster],
+                "users": [{"name": "nobody", "user": {"token": token}}],
+                "contexts": [
+                    {"name": "nobody", "context": {"cluster": cluster["name"], "user": "nobody"}}
+                ],
+                "current-context": "nobody",
+            }
+        )
+    )
+    return path
+
+
+def test_a_fatal_error_is_logged_as_json_too(
+    kube: Kube, crd: Path, namespace: str, tmp_path: Path
+) -> None:
+    """An operator that cannot watch SyncJobs (no RBAC) stops; why must reach the log
+    shipper too, as JSON, not as a bare Python traceback on stderr."""
+    op = OperatorProcess(
+        kube=kube,
+        log=tmp_path / "operator.log",
+        env={
+            "KUBECONFIG": str(no_rbac_kubeconfig(kube, namespace, tmp_path / "kubeconfig")),
+            "SYNCJOB_LOG_FORMAT": "json",
+        },
+    )
+    op.start()
+    try:
+        assert op.proc is not None
+        returncode = op.proc.wait(timeout=180)
+    finally:
+        op.stop()
+    assert returncode != 0
+    bad = non_json_lines(op.log)
+    assert not bad, f"{len(bad)} lines are not JSON:\n" + "\n".join(bad[:40])
+    records = [json.loads(ln) for ln in op.log.read_text().splitlines() if ln.strip()]
+    assert any("forbidden" in json.dumps(r).lower() for r in records), op.tail(5)
 
 
 @dataclass(frozen=True)
@@ -347,7 +502,7 @@ def test_no_secret_in_status_events_log_or_metrics(
         "more backend errors counted",
         lambda: any(
             s.name == "syncjob_backend_errors_total" and s.value >= 3
-            for s in scrape(operator.metrics_url)
+            for s in scrape_when_up(operator.metrics_url)
         ),
     )
 
