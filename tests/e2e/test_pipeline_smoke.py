@@ -72,7 +72,7 @@ def source_rows(pg: PostgresServer, table: str) -> Rows:
 
 
 def sink_rows(col: Any) -> Rows:
-    return {int(d["_id"]["id"]): (d["name"], int(d["qty"])) for d in col.find({})}
+    return {int(d["_id"]): (d["name"], int(d["qty"])) for d in col.find({})}
 
 
 def create_table(pg: PostgresServer, table: str, n: int) -> None:
