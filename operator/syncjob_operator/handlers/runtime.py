@@ -347,15 +347,14 @@ class JobLoop:
             else:
                 await workloads.clear_saved(kube, self.namespace, action.ref)
         except ConnectError as exc:
+            # Reported (condition, metrics) with the next observation.
             self._forget(action)
             self.action_errors.append(exc.error)
-            metrics.BACKEND_ERRORS.labels(backend="connect", reason=exc.error.reason).inc()
         except KubeError as exc:
             self._forget(action)
             self.action_errors.append(
                 BackendError("workloads", "KubernetesError", exc.message, transient=True)
             )
-            metrics.BACKEND_ERRORS.labels(backend="kubernetes", reason="KubernetesError").inc()
 
     def _forget(self, action: reconcile.Action) -> None:
         self.requested.pop(_action_key(action)[0], None)
