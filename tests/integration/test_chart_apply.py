@@ -340,7 +340,9 @@ def test_operator_works_with_the_chart_service_account(
 
 
 def test_two_replicas_with_peering_one_acts(kube: Kube, helm: Path, tmp_path: Path) -> None:
-    """Kopf pauses every peer that shares the top priority; each replica must pick its own."""
+    """Two replicas in one Kopf peering: exactly one handles SyncJobs; when it
+    goes, the other takes over.  (Kopf freezes every peer that shares the top
+    priority, so each replica picks its own at random.)"""
     operator_ns, watched = unique("sj-op"), unique("sj-w")
     install(
         kube, helm, tmp_path, namespace=operator_ns, values={"watchNamespaces": f"{{{watched}}}"}
@@ -348,12 +350,14 @@ def test_two_replicas_with_peering_one_acts(kube: Kube, helm: Path, tmp_path: Pa
     sa_config = service_account_kubeconfig(
         kube, namespace=operator_ns, path=tmp_path / "sa.kubeconfig"
     )
-    args = ["--namespace", watched, "--peering", "syncjob-operator"]
-    log_a, log_b = tmp_path / "op-a.log", tmp_path / "op-b.log"
-    with (
-        operator_process(sa_config, args, log_a, pod_id="op-a"),
-        operator_process(sa_config, args, log_b, pod_id="op-b"),
-    ):
+    # --verbose: every handler run is logged, which shows who handles the SyncJob.
+    args = ["--namespace", watched, "--peering", "syncjob-operator", "--verbose"]
+    logs = {"op-a": tmp_path / "op-a.log", "op-b": tmp_path / "op-b.log"}
+    with contextlib.ExitStack() as stack:
+        procs = {
+            pod: stack.enter_context(operator_process(sa_config, args, log, pod_id=pod))
+            for pod, log in logs.items()
+        }
         deadline = time.monotonic() + WAIT
         peers: dict[str, Any] = {}
         while time.monotonic() < deadline and len(peers) < 2:
@@ -372,12 +376,33 @@ def test_two_replicas_with_peering_one_acts(kube: Kube, helm: Path, tmp_path: Pa
             peers = peering.get("status") or {}
             time.sleep(1)
         assert set(peers) == {"op-a", "op-b"}, peers
+        time.sleep(3)  # both have seen each other: the lower priority stands by
         create_workload_syncjob(kube, tmp_path, watched, "orders")
-        wait_observed(kube, watched, "orders", log_a)
-        # The lower-priority replica stands by: Kopf logs that it pauses for the other.
-        standing_by = [
-            log for log in (log_a, log_b) if "Pausing operations in favour of" in log.read_text()
-        ]
-        assert len(standing_by) == 1, [log.read_text()[-2000:] for log in (log_a, log_b)]
-    assert_no_forbidden(log_a)
-    assert_no_forbidden(log_b)
+        wait_observed(kube, watched, "orders", logs["op-a"])
+
+        def handled_by() -> list[str]:
+            return [pod for pod, log in logs.items() if "Handler 'wake'" in log.read_text()]
+
+        acting = handled_by()
+        assert len(acting) == 1, {pod: log.read_text()[-1500:] for pod, log in logs.items()}
+
+        # The acting replica goes; the standby takes over and reconciles a change.
+        procs[acting[0]].terminate()
+        procs[acting[0]].wait(timeout=30)
+        kubectl(
+            kube.kubeconfig,
+            "patch",
+            "syncjob",
+            "orders",
+            "-n",
+            watched,
+            "--type",
+            "merge",
+            "-p",
+            '{"spec":{"paused":true}}',
+        )
+        standby = next(pod for pod in logs if pod != acting[0])
+        wait_observed(kube, watched, "orders", logs[standby])
+        assert "Handler 'wake'" in logs[standby].read_text()
+    for log in logs.values():
+        assert_no_forbidden(log)

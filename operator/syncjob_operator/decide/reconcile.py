@@ -28,6 +28,7 @@ from syncjob_operator.decide.conditions import Wanted
 from syncjob_operator.decide.observed import (
     NOT_FOUND,
     PAUSED,
+    RESTARTING,
     RUNNING,
     STOPPED,
     UNKNOWN,
@@ -154,7 +155,9 @@ def connector_at(c: ConnectorState, target: str) -> bool:
     if c.state != target:
         return False
     if target == STOPPED:
-        return True
+        # Stop releases the tasks: Connect writes the connector's STOPPED
+        # first and drops its tasks from the status a moment later.
+        return not any(t.state in (RUNNING, PAUSED, RESTARTING) for t in c.tasks)
     return bool(c.tasks) and all(t.state == target for t in c.tasks)
 
 

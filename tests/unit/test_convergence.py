@@ -1,0 +1,32 @@
+"""When a connector counts as arrived at its target state (decide.reconcile.connector_at)."""
+
+from __future__ import annotations
+
+import pytest
+
+from syncjob_operator.decide.observed import ConnectorState, TaskState
+from syncjob_operator.decide.reconcile import connector_at
+
+
+def c(state: str, *tasks: str) -> ConnectorState:
+    return ConnectorState("x", state, tasks=tuple(TaskState(i, t) for i, t in enumerate(tasks)))
+
+
+@pytest.mark.parametrize(
+    ("connector", "target", "arrived"),
+    [
+        (c("PAUSED", "PAUSED", "PAUSED"), "PAUSED", True),
+        (c("PAUSED", "PAUSED", "RUNNING"), "PAUSED", False),  # a task lags
+        (c("PAUSED"), "PAUSED", False),  # tasks not assigned yet
+        (c("RUNNING", "RUNNING"), "RUNNING", True),
+        (c("RUNNING"), "RUNNING", False),  # just resumed from STOPPED: no tasks yet
+        (c("RUNNING", "FAILED"), "RUNNING", False),
+        (c("STOPPED"), "STOPPED", True),  # tasks released
+        (c("STOPPED", "RUNNING"), "STOPPED", False),  # stop written, task not yet gone
+        (c("STOPPED", "PAUSED"), "STOPPED", False),
+        (c("STOPPED", "UNASSIGNED"), "STOPPED", True),
+        (c("RUNNING", "RUNNING"), "STOPPED", False),
+    ],
+)
+def test_connector_at(connector: ConnectorState, target: str, arrived: bool) -> None:
+    assert connector_at(connector, target) is arrived
