@@ -27,10 +27,13 @@ class Settings(BaseSettings):
     )
     # How soon to look again, per pace (seconds).  Why these numbers: a pause
     # should be reported within about a second of Connect reaching PAUSED, so a
-    # transition polls from 50 ms up to 1 s; converged jobs are resynced to
+    # transition polls every 25 ms for its first second (a GET /status costs a
+    # few ms; Connect usually gets there in 50-200 ms), then backs off by half
+    # each time up to 1 s; converged jobs are resynced to
     # catch manual changes and to move the retention deadline, which needs
     # no more than one look every 30 s.
-    transition_poll_min: float = 0.05
+    transition_poll_min: float = 0.025
+    transition_fast_window: float = 1.0
     transition_poll_max: float = 1.0
     transition_timeout: float = Field(
         default=300.0, description="Bound on a pause or resume before it is reported as Stalled."

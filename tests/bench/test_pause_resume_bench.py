@@ -162,9 +162,12 @@ def test_pause_resume_round_trip(
         floor_resume.append(floor_round_trip(connect, names, "resume", "RUNNING"))
         time.sleep(0.3)
 
+    op_cycle = [p + r for p, r in zip(op_pause, op_resume, strict=True)]
+    floor_cycle = [p + r for p, r in zip(floor_pause, floor_resume, strict=True)]
     rows = [
         ("pause: operator (patch -> status Paused)", op_pause, floor_pause),
         ("resume: operator (patch -> status Running)", op_resume, floor_resume),
+        ("round trip: pause and back", op_cycle, floor_cycle),
     ]
     print(f"\n{CYCLES} cycles, 2 connectors (Debezium PostgreSQL source, MongoDB sink)")
     print(f"{'':46} {'p50':>8} {'p95':>8}   {'floor p50':>9} {'floor p95':>9}   "

@@ -171,7 +171,9 @@ class JobLoop:
             if self.transition_started is None:
                 self.transition_started = time.monotonic()
                 self.poll_delay = s.transition_poll_min
-            else:
+            elif time.monotonic() - self.transition_started > s.transition_fast_window:
+                # Most pauses land within the fast window (Connect takes
+                # ~50-200 ms); past it, back off so a slow one costs little.
                 self.poll_delay = min(s.transition_poll_max, self.poll_delay * 1.5)
             return self.poll_delay
         self.transition_started = None
