@@ -400,8 +400,9 @@ def start_kafka(
                 "format",
                 "--config",
                 str(conf),
-                "--cluster-id",
-                _kafka_uuid(),
+                # One argument: an id may start with "-", which argparse
+                # would take for an option.
+                f"--cluster-id={_kafka_uuid()}",
                 "--ignore-formatted",
             ],
             capture_output=True,
