@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -70,7 +71,9 @@ def start_pipeline(env: dict[str, str], stack: contextlib.ExitStack) -> str:
     from tests.env import pipeline, postgres
 
     print("starting PostgreSQL, Kafka, Kafka Connect (Debezium, MongoDB sink), FerretDB ...")
-    STATE.mkdir(parents=True, exist_ok=True)
+    # A fresh demo each time: the data of the last one is of no use.
+    shutil.rmtree(STATE, ignore_errors=True)
+    STATE.mkdir(parents=True)
     pg = postgres.start_postgres(STATE / "postgres")
     stack.callback(pg.stop)
     p = pipeline.Pipeline.start(STATE / "pipeline", postgres=pg)
