@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from syncjob_operator.api import v1alpha1
+from syncjob_operator.decide import retention
 
 RESOURCE = f"{v1alpha1.PLURAL}.{v1alpha1.GROUP}"
 DEFAULT_TIMEOUT = "120s"
@@ -77,16 +78,7 @@ def format_time_left(deadline: dt.datetime | None, now: dt.datetime) -> str:
     seconds = math.floor((deadline - now).total_seconds())
     if seconds <= 0:
         return "passed"
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m"
-    return f"{seconds}s"
+    return retention.format_duration(dt.timedelta(seconds=seconds))
 
 
 # --- pure: reading a SyncJob ------------------------------------------------------
