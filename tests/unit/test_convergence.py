@@ -30,3 +30,33 @@ def c(state: str, *tasks: str) -> ConnectorState:
 )
 def test_connector_at(connector: ConnectorState, target: str, arrived: bool) -> None:
     assert connector_at(connector, target) is arrived
+
+
+def test_a_job_whose_connect_list_has_only_sinks_is_not_held_for_a_stage() -> None:
+    """With only sink connectors in spec.connect, no offsets tell the stage: the
+    pause is carried out rather than deferred for ever."""
+    from datetime import UTC, datetime
+
+    from syncjob_operator.api import v1alpha1
+    from syncjob_operator.decide import reconcile
+    from syncjob_operator.decide.observed import Observed
+
+    spec = v1alpha1.SyncJobSpec(
+        paused=True, connect=v1alpha1.ConnectSpec(url="http://c:8083", connectors=["sink"])
+    )
+    seen = Observed(
+        connectors=(
+            ConnectorState("sink", "RUNNING", type="sink", tasks=(TaskState(0, "RUNNING"),)),
+        )
+    )
+    plan = reconcile.decide(
+        spec,
+        seen,
+        reconcile.Context(
+            generation=2,
+            now=datetime(2026, 11, 24, tzinfo=UTC),
+            previous=v1alpha1.SyncJobStatus(phase="Running", stage="Unknown"),
+        ),
+    )
+    assert plan.status.phase == "Pausing"
+    assert plan.actions == (reconcile.ConnectorAction("sink", "PAUSED"),)

@@ -262,8 +262,15 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
     already_pausing = prev.phase in ("Pausing", "Paused") or observed.connect_skipped
     # Pause only in the CDC stage.  Unknown-with-no-way-to-know (no Connect
     # backend to read offsets from) does not block: the user chose that setup.
+    # Connect lists only sinks (the sources live elsewhere, say under Strimzi):
+    # no offsets tell the stage, so, as without Connect, nothing blocks.
+    only_sinks = bool(observed.connectors) and all(c.type == "sink" for c in observed.connectors)
     stage_blocks = (
-        want_paused and not already_pausing and job_stage != "CDC" and (spec.connect is not None)
+        want_paused
+        and not already_pausing
+        and job_stage != "CDC"
+        and spec.connect is not None
+        and not only_sinks
     )
 
     target = _connect_target(want_paused, spec.pause_mode)
