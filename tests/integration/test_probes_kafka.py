@@ -32,6 +32,12 @@ def create_topics(kafka: KafkaServer, configs: dict[str, dict[str, str]]) -> dic
     )
     for future in futures.values():
         future.result(timeout=30)
+    # The controller acks the creation before the broker's metadata has the
+    # topic; wait (bounded) until it does, as any topic in production would.
+    deadline = time.monotonic() + 30
+    while not set(names.values()) <= set(admin.list_topics(timeout=5).topics):
+        assert time.monotonic() < deadline, f"topics {names} not in the broker's metadata"
+        time.sleep(0.1)
     return names
 
 
