@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 # while its effect is on its way: Connect answers 202 and acts later.
 REISSUE_AFTER = 5.0
 SECRET_TTL = 60.0
+# Phases in which a pause has begun, so the change log is piling up.
+PAUSE_PHASES = ("Pausing", "Paused", "Failed")
 
 EventSink = Callable[[reconcile.Event], None]
 
@@ -225,16 +227,7 @@ class JobLoop:
         self, spec: v1alpha1.SyncJobSpec, previous: v1alpha1.SyncJobStatus, now: datetime
     ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
         paused_at = reconcile.parse_time(previous.paused_at)
-        if (
-            not spec.paused
-            or paused_at is None
-            or previous.phase
-            not in (
-                "Pausing",
-                "Paused",
-                "Failed",
-            )
-        ):
+        if not spec.paused or paused_at is None or previous.phase not in PAUSE_PHASES:
             self.prober.reset()
             return None, ()
         if spec.source is None and spec.kafka is None:
