@@ -21,6 +21,7 @@ from syncjob_operator.api import v1alpha1
 JsonSchema = dict[str, Any]
 
 _DROPPED_KEYS = {"title", "additionalProperties"}
+CEL = "x-kubernetes-validations"
 
 
 def _resolve(node: Any, defs: dict[str, JsonSchema]) -> Any:
@@ -32,6 +33,10 @@ def _resolve(node: Any, defs: dict[str, JsonSchema]) -> Any:
     if "$ref" in node:
         target = defs[node["$ref"].rsplit("/", 1)[-1]]
         merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        # CEL rules may sit on the type (its model) and on the field using it: keep both.
+        rules = [*target.get(CEL, []), *node.get(CEL, [])]
+        if rules:
+            merged[CEL] = rules
         return _resolve(merged, defs)
     if "anyOf" in node:
         variants = [v for v in node["anyOf"] if v != {"type": "null"}]
@@ -52,19 +57,11 @@ def _resolve(node: Any, defs: dict[str, JsonSchema]) -> Any:
     return out
 
 
-def _merge_validations(schema: JsonSchema) -> JsonSchema:
-    """json_schema_extra lists on a field and its type can both carry CEL rules."""
-    for value in schema.get("properties", {}).values():
-        _merge_validations(value)
-    if "items" in schema:
-        _merge_validations(schema["items"])
-    return schema
-
-
 def openapi_schema(model: type[BaseModel]) -> JsonSchema:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     defs = raw.pop("$defs", {})
-    return _merge_validations(_resolve(raw, defs))
+    resolved: JsonSchema = _resolve(raw, defs)
+    return resolved
 
 
 def _status_schema() -> JsonSchema:
