@@ -16,4 +16,9 @@ $SUDO apt-get update -qq
 # policy-rc.d keeps the packages' own services from starting: the tests start
 # their own servers on free loopback ports.
 $SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+  # A package left unpacked but not configured (seen once with mariadb-server
+  # in a container without an init system): configure, then try once more.
+  $SUDO dpkg --configure -a || true
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
