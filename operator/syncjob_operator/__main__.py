@@ -15,6 +15,7 @@ from types import TracebackType
 
 import kopf
 import prometheus_client
+import pydantic
 
 from syncjob_operator import handlers  # noqa: F401 - registers the Kopf handlers
 from syncjob_operator.settings import Settings
@@ -72,7 +73,14 @@ def main(argv: list[str] | None = None) -> None:
         overrides["peering"] = args.peering
     if args.log_format:
         overrides["log_format"] = args.log_format
-    config = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        config = Settings(**overrides)  # type: ignore[arg-type]
+    except pydantic.ValidationError as exc:
+        # Before logging is set up: one clear line per bad setting, not a traceback.
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"])
+            parser.error(f"invalid setting SYNCJOB_{field.upper()}: {error['msg']}")
+        raise
 
     kopf.configure(
         verbose=args.verbose,
