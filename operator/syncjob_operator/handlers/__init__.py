@@ -18,7 +18,7 @@ import kopf
 
 from syncjob_operator import metrics
 from syncjob_operator.api import v1alpha1
-from syncjob_operator.backends.kube import Kube
+from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.decide import reconcile
 from syncjob_operator.handlers import runtime
 from syncjob_operator.settings import Settings
@@ -49,7 +49,30 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         settings.peering.name = config.peering
         settings.peering.mandatory = True
         settings.peering.clusterwide = not config.namespaces
-    memo.shared = runtime.Shared(kube=await Kube.connect(), settings=config)
+    kube = await Kube.connect()
+    await _check_access(kube, config)
+    memo.shared = runtime.Shared(kube=kube, settings=config)
+
+
+async def _check_access(kube: Kube, config: Settings) -> None:
+    """Fail fast, and say why, when the credentials cannot even list SyncJobs.
+
+    Without this, Kopf retries its forbidden watches for minutes before giving
+    up, and the reason is buried in retry lines.
+    """
+    base = f"/apis/{v1alpha1.GROUP}/{v1alpha1.VERSION}"
+    scopes = [f"/namespaces/{ns}" for ns in config.namespaces] or [""]
+    for scope in scopes:
+        try:
+            await kube.request("GET", f"{base}{scope}/{v1alpha1.PLURAL}", query=[("limit", "1")])
+        except KubeError as exc:
+            if exc.status in (401, 403):
+                where = f" in namespace {scope.rsplit('/', 1)[-1]}" if scope else ""
+                raise kopf.PermanentError(
+                    f"cannot list SyncJobs{where}: {exc.message}. Grant the operator's "
+                    "ServiceAccount the Helm chart's ClusterRole (or Roles)."
+                ) from None
+            raise
 
 
 @kopf.on.cleanup()
