@@ -15,8 +15,6 @@ password-less window on the TCP port.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import os
 import secrets
 import shutil
 import signal
@@ -29,6 +27,7 @@ from pathlib import Path
 
 import pymysql
 
+from tests.env import processes
 from tests.env.postgres import free_port, make_traversable_for_others
 
 OS_USER = "mysql"
@@ -114,18 +113,7 @@ class MariaDBServer:
 
     def stop(self) -> None:
         """SIGTERM (clean shutdown); SIGKILL the process group if it hangs."""
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            self.process = None
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=STOP_TIMEOUT_S)
+        processes.stop(self.process, sig=signal.SIGTERM, timeout_s=STOP_TIMEOUT_S)
         self.process = None
 
 

@@ -21,7 +21,6 @@ its log.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import re
 import secrets
@@ -37,6 +36,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+
+from tests.env import processes
 
 PG_ROOT = Path("/usr/lib/postgresql")
 OS_USER = "postgres"
@@ -210,18 +211,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT to the postmaster); SIGKILL the process group if it hangs."""
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            self.process = None
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=STOP_TIMEOUT_S)
+        processes.stop(self.process, sig=signal.SIGINT, timeout_s=STOP_TIMEOUT_S)
         self.process = None
 
 
