@@ -47,6 +47,7 @@ crds: venv
 
 lint: venv
 	$(VENV)/bin/ruff check operator tests
+	$(VENV)/bin/ruff format --check operator tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

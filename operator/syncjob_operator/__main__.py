@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--peering", default=None, help="Kopf peering name for HA")
     parser.add_argument(
-        "--priority", type=int, default=None,
+        "--priority",
+        type=int,
+        default=None,
         help="peering priority; default: random, so that replicas never tie",
     )
     parser.add_argument("--log-format", choices=["text", "json"], default=None)

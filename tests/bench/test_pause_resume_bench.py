@@ -49,7 +49,9 @@ class ApiServer:
         server = config["clusters"][0]["cluster"]["server"]
         token = config["users"][0]["user"]["token"]
         self.http = httpx.Client(
-            base_url=server, verify=False, headers={"Authorization": f"Bearer {token}"},
+            base_url=server,
+            verify=False,
+            headers={"Authorization": f"Bearer {token}"},
             timeout=30,
         )
 
@@ -65,13 +67,16 @@ class ApiServer:
         r.raise_for_status()
         return int(r.json()["metadata"]["generation"])
 
-    def watch(self, job: Job, sink: queue.Queue[tuple[float, dict[str, Any]]],
-              stop: threading.Event) -> None:
+    def watch(
+        self, job: Job, sink: queue.Queue[tuple[float, dict[str, Any]]], stop: threading.Event
+    ) -> None:
         obj = self.http.get(self.path(job)).json()
         rv = obj["metadata"]["resourceVersion"]
-        url = (f"/apis/syncjob.dev/v1alpha1/namespaces/{job.namespace}/syncjobs"
-               f"?watch=1&fieldSelector=metadata.name%3D{job.name}&resourceVersion={rv}"
-               "&timeoutSeconds=600")
+        url = (
+            f"/apis/syncjob.dev/v1alpha1/namespaces/{job.namespace}/syncjobs"
+            f"?watch=1&fieldSelector=metadata.name%3D{job.name}&resourceVersion={rv}"
+            "&timeoutSeconds=600"
+        )
         with self.http.stream("GET", url, timeout=None) as response:
             for line in response.iter_lines():
                 if stop.is_set():
@@ -80,8 +85,13 @@ class ApiServer:
                     sink.put((time.perf_counter(), json.loads(line)["object"]))
 
 
-def wait_event(events: queue.Queue[tuple[float, dict[str, Any]]], *, phase: str,
-               generation: int, timeout: float = 60) -> float:
+def wait_event(
+    events: queue.Queue[tuple[float, dict[str, Any]]],
+    *,
+    phase: str,
+    generation: int,
+    timeout: float = 60,
+) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -149,8 +159,17 @@ def test_pause_resume_round_trip(
 
     # The floor: the same connectors, straight through the REST API.  The
     # SyncJob is deleted first with onDelete Leave so the operator stays out.
-    kube.kubectl("patch", "syncjob", job.name, "-n", job.namespace, "--type", "merge",
-                 "-p", '{"spec":{"onDelete":"Leave"}}')
+    kube.kubectl(
+        "patch",
+        "syncjob",
+        job.name,
+        "-n",
+        job.namespace,
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"onDelete":"Leave"}}',
+    )
     kube.kubectl("delete", "syncjob", job.name, "-n", job.namespace, "--timeout=60s")
     connect = httpx.Client(base_url=e2e_pipeline.connect.url, timeout=30)
     names = [job.source, job.sink]
@@ -170,14 +189,18 @@ def test_pause_resume_round_trip(
         ("round trip: pause and back", op_cycle, floor_cycle),
     ]
     print(f"\n{CYCLES} cycles, 2 connectors (Debezium PostgreSQL source, MongoDB sink)")
-    print(f"{'':46} {'p50':>8} {'p95':>8}   {'floor p50':>9} {'floor p95':>9}   "
-          f"{'ratio p50':>9} {'ratio p95':>9}")
+    print(
+        f"{'':46} {'p50':>8} {'p95':>8}   {'floor p50':>9} {'floor p95':>9}   "
+        f"{'ratio p50':>9} {'ratio p95':>9}"
+    )
     for label, ours, floor in rows:
         print(
-            f"{label:46} {pct(ours, .5) * 1000:7.0f}ms {pct(ours, .95) * 1000:7.0f}ms   "
-            f"{pct(floor, .5) * 1000:8.0f}ms {pct(floor, .95) * 1000:8.0f}ms   "
-            f"{pct(ours, .5) / pct(floor, .5):9.2f} {pct(ours, .95) / pct(floor, .95):9.2f}"
+            f"{label:46} {pct(ours, 0.5) * 1000:7.0f}ms {pct(ours, 0.95) * 1000:7.0f}ms   "
+            f"{pct(floor, 0.5) * 1000:8.0f}ms {pct(floor, 0.95) * 1000:8.0f}ms   "
+            f"{pct(ours, 0.5) / pct(floor, 0.5):9.2f} {pct(ours, 0.95) / pct(floor, 0.95):9.2f}"
         )
-    print(f"mean operator pause {statistics.mean(op_pause) * 1000:.0f}ms, "
-          f"mean floor pause {statistics.mean(floor_pause) * 1000:.0f}ms")
+    print(
+        f"mean operator pause {statistics.mean(op_pause) * 1000:.0f}ms, "
+        f"mean floor pause {statistics.mean(floor_pause) * 1000:.0f}ms"
+    )
     assert len(op_pause) == len(floor_pause) == CYCLES

@@ -437,6 +437,7 @@ def test_failed_connector_is_not_paused_but_can_be_stopped(
     )
     bad = job.sink + "-bad"
     e2e_pipeline.connect.put_connector(bad, config)
+
     def task_failed() -> bool:
         r = e2e_pipeline.connect.request("GET", f"/connectors/{bad}/status")
         return r.status_code == 200 and any(t["state"] == "FAILED" for t in r.json()["tasks"])
