@@ -417,6 +417,8 @@ def test_unknown_connector_is_named_in_a_stalled_condition(kube: Kube, new_job: 
 
     c = kube.wait_for("Stalled", stalled, timeout=60)
     assert c["reason"] == "ConnectorNotFound" and "no-such-connector" in c["message"]
+    # Only half the job was ever seen: no phase rather than a guessed Running.
+    assert "phase" not in status(kube, job)
 
 
 def test_failed_connector_is_not_paused_but_can_be_stopped(

@@ -204,8 +204,13 @@ def test_bad_workload_gives_a_clear_condition(
     c = kube.wait_for("Stalled", stalled)
     assert c["reason"] == reason, c
     assert workload["name"] in c["message"] or workload["kind"] in c["message"]
-    ready = condition(kube.get("syncjob", "bad", namespace), "Ready")
+    obj = kube.get("syncjob", "bad", namespace)
+    ready = condition(obj, "Ready")
     assert ready is not None and ready["status"] == "False"
+    # Nothing was ever paused or seen running: no phase rather than a guessed one.
+    assert "phase" not in obj["status"], obj["status"]  # type: ignore[index]
+    paused = condition(obj, "Paused")
+    assert paused is not None and paused["status"] == "Unknown", paused
 
 
 def test_custom_resource_with_a_scale_subresource(

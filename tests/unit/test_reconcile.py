@@ -229,7 +229,7 @@ class Row:
     observed: Observed
     previous: v1alpha1.SyncJobStatus
     actions: tuple[reconcile.Action, ...]
-    phase: str
+    phase: str | None
     # type -> "Status" or "Status/Reason"; only the ones a row cares about.
     conditions: Mapping[str, str] = field(default_factory=dict)
     events: tuple[str, ...] = ()  # reasons, in order
@@ -557,6 +557,46 @@ CONNECT_ROWS = [
         previous=before("Running"),
         phase="Running",
         conditions={"Ready": "False/ConnectUnreachable", "Reconciling": "True"},
+        pace=Pace.RETRY,
+    ),
+    # --- a first pass that sees nothing: no phase at all, never a guessed one ---
+    row(
+        "first-pass-connect-unreachable-reports-no-phase",
+        spec=RUNNING_JOB,
+        observed=seen(
+            src("Unknown"), sink("Unknown"), errors=[error("ConnectUnreachable", transient=True)]
+        ),
+        previous=before(None, stage=None),
+        phase=None,
+        conditions={
+            "Ready": "False/ConnectUnreachable",
+            "Reconciling": "True/ConnectUnreachable",
+            "Stalled": "False",
+            "Paused": "Unknown/NotObserved",
+        },
+        pace=Pace.RETRY,
+    ),
+    row(
+        "first-pass-paused-job-connect-unreachable-reports-no-phase",
+        spec=PAUSED_JOB,
+        observed=seen(
+            src("Unknown"), sink("Unknown"), errors=[error("ConnectUnreachable", transient=True)]
+        ),
+        previous=before(None, stage=None),
+        phase=None,
+        conditions={"Ready": "False/ConnectUnreachable", "Paused": "Unknown/NotObserved"},
+        pace=Pace.RETRY,
+    ),
+    row(
+        "first-pass-bad-credentials-reports-no-phase",
+        spec=RUNNING_JOB,
+        observed=seen(
+            src("Unknown"), sink("Unknown"), errors=[error("ConnectUnauthorized", transient=False)]
+        ),
+        previous=before(None, stage=None),
+        phase=None,
+        conditions={"Ready": "False/ConnectUnauthorized", "Stalled": "True/ConnectUnauthorized"},
+        events=["ConnectUnauthorized"],
         pace=Pace.RETRY,
     ),
     row(

@@ -562,13 +562,14 @@ def _phase(
     prev: v1alpha1.SyncJobStatus,
     observed: Observed,
     errors: bool,
-) -> Phase:
+) -> Phase | None:
     if failures:
         return "Failed"
     if converged:
         return "Paused" if want_paused else "Running"
-    if errors and prev.phase is not None:
-        # Nothing new was seen: keep the last phase; the conditions say why.
+    if errors:
+        # Nothing new was seen: keep the last phase, or none at all on a first
+        # pass (never a state nobody observed); the conditions say why.
         return prev.phase
     if want_paused:
         return "PausePending" if stage_blocks else "Pausing"
@@ -770,6 +771,15 @@ def _retention_and_conditions(
         wanted.append(Wanted(conditions.PAUSED, "False", "Pausing", "; ".join(draft.pending[:5])))
     elif phase == "Resuming":
         wanted.append(Wanted(conditions.PAUSED, "False", "Resuming", "; ".join(draft.pending[:5])))
+    elif phase is None:
+        wanted.append(
+            Wanted(
+                conditions.PAUSED,
+                "Unknown",
+                "NotObserved",
+                "the job's state has not been observed yet: " + ready.message,
+            )
+        )
     else:
         wanted.append(Wanted(conditions.PAUSED, "False", "NotPaused", ""))
 
@@ -901,7 +911,7 @@ def _transition_events(
     return events
 
 
-def _pace(phase: Phase, *, errors: bool, stage_blocks: bool) -> Pace:
+def _pace(phase: Phase | None, *, errors: bool, stage_blocks: bool) -> Pace:
     if errors:
         return Pace.RETRY
     if stage_blocks:
