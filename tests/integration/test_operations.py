@@ -12,8 +12,9 @@ the real thing rather than from the code that produces it:
   database never show up in status, Events, the log or the metrics.
 - ``kubectl syncjob`` found by real kubectl's plugin discovery, pausing and
   resuming a job and printing its table against the real API server.
-- GitOps health: the Argo CD Lua check (deploy/argocd/health.lua, run in Lua
-  through lupa) and kstatus itself (``status.Compute`` from
+- GitOps health: the Argo CD Lua check (deploy/argocd/health.lua, run in
+  gopher-lua as Argo CD runs it, and in Lua 5.1 and 5.4 through lupa) and
+  kstatus itself (``status.Compute`` from
   sigs.k8s.io/cli-utils, built by tests/env/build-kstatus.sh) fed SyncJobs whose
   status the real operator wrote.
 
@@ -52,7 +53,7 @@ from tests.conftest import (
     syncjob,
 )
 from tests.integration.test_operator_lifecycle import converged, deployment
-from tests.unit.test_argocd_health import run_lupa
+from tests.unit.test_argocd_health import run_gopher_lua, run_lupa
 
 BUILD_KSTATUS = REPO / "tests" / "env" / "build-kstatus.sh"
 
@@ -611,7 +612,10 @@ def test_kubectl_plugin_wait_reports_a_stalled_pause(
 
 @pytest.fixture(scope="module")
 def kstatus_binary() -> Path:
-    """tests/env/kstatus built once (cached): the same script ``make test`` relies on."""
+    """tests/env/kstatus built once (cached): the same script ``make test`` relies on.
+
+    The same binary runs the Argo CD health check in gopher-lua (``-argocd-health``).
+    """
     built = subprocess.run(
         ["bash", str(BUILD_KSTATUS)], capture_output=True, text=True, timeout=900, check=False
     )
@@ -703,6 +707,8 @@ def test_gitops_health_of_statuses_the_operator_wrote(
     messages: dict[str, tuple[str, str]] = {}
     for state, obj in real_statuses.items():
         argo_health, argo_message = run_lupa(obj)
+        # The interpreter Argo CD embeds must read the real status the same way.
+        assert run_gopher_lua(kstatus_binary, obj) == (argo_health, argo_message), state
         kstatus_status, kstatus_message = kstatus(kstatus_binary, obj)
         got[state] = (argo_health, kstatus_status)
         messages[state] = (argo_message, kstatus_message)

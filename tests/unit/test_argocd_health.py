@@ -1,21 +1,33 @@
 """The Argo CD health check (deploy/argocd/health.lua), run in real Lua interpreters.
 
-Argo CD runs the snippet with the resource as the global ``obj`` and reads the
-returned ``{status, message}``.  Here it runs the same way in Lua through
-``lupa`` and, when Debian's ``lua5.4`` is installed, in that binary too, over a
-table of statuses: hand-written ones now; ``CAPTURED`` is where statuses
-recorded from the real operator go.  Also checks that the argocd-cm patch
-carries exactly this Lua.
+Argo CD runs the snippet in gopher-lua (github.com/yuin/gopher-lua, the Lua 5.1
+dialect) with the resource as the global ``obj`` and reads the returned
+``{status, message}``.  Here it runs the same way in four interpreters over a
+table of statuses (hand-written ones now; ``CAPTURED`` is where statuses
+recorded from the real operator go):
+
+- gopher-lua itself: tests/env/kstatus built by tests/env/build-kstatus.sh,
+  run with ``-argocd-health`` (safe libraries only, ``obj`` decoded from JSON
+  into Lua tables as Argo CD does, every number a float64);
+- Lua 5.1 (the dialect gopher-lua implements) and Lua 5.4, through ``lupa``;
+- Debian's ``lua5.4`` binary (tests/env/install-debs.sh installs it).
+
+Every interpreter must give the expected health, and all must give exactly the
+same status and message.  Also checks that the argocd-cm patch carries exactly
+this Lua.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import lupa.lua51
+import lupa.lua54
 import pytest
 import yaml
 
@@ -23,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 HEALTH_LUA = REPO / "deploy" / "argocd" / "health.lua"
 CM_PATCH = REPO / "deploy" / "argocd" / "argocd-cm-patch.yaml"
 CM_KEY = "resource.customizations.health.syncjob.dev_SyncJob"
+BUILD_KSTATUS = REPO / "tests" / "env" / "build-kstatus.sh"
 
 
 def cond(type_: str, status: str, message: str = "", reason: str = "Reason") -> dict[str, Any]:
@@ -192,6 +205,28 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "Healthy",
         "",
     ),
+    # Where interpreters could part: JSON null, and numbers (Lua 5.1 and
+    # gopher-lua have only floats, Lua 5.4 integers too) compared and printed.
+    ("null-status", syncjob(None) | {"status": None}, "Progressing", "Waiting for the operator"),
+    ("null-conditions", syncjob({"observedGeneration": 2, "conditions": None}), "Progressing", ""),
+    (
+        "null-message",
+        syncjob(st(cond("Ready", "False") | {"message": None})),
+        "Degraded",
+        "Not ready",
+    ),
+    (
+        "stale-generation-numbers-not-strings",
+        syncjob(st(cond("Ready", "True"), observed=9), generation=10),
+        "Progressing",
+        "observe generation 10",
+    ),
+    (
+        "newer-observed-generation",
+        syncjob(st(cond("Ready", "True", "ok"), observed=3), generation=2),
+        "Healthy",
+        "ok",
+    ),
 ]
 
 # Statuses written by the real operator go here: (id, object, health, message part).
@@ -202,14 +237,24 @@ ALL = CASES + CAPTURED
 
 # --- interpreters -------------------------------------------------------------
 
+LUPA_RUNTIMES = {"lua51": lupa.lua51, "lua54": lupa.lua54}
 
-def run_lupa(obj: dict[str, Any]) -> tuple[str, str]:
-    lupa = pytest.importorskip("lupa")
-    runtime_module = getattr(lupa, "lua54", lupa)
-    lua = runtime_module.LuaRuntime()
+
+def run_lupa_runtime(runtime: str, obj: dict[str, Any]) -> tuple[str, str]:
+    """The check in one of lupa's Lua runtimes: "lua51" or "lua54"."""
+    lua = LUPA_RUNTIMES[runtime].LuaRuntime()
+    assert lua.lua_version == (5, int(runtime[-1])), lua.lua_version
     lua.globals().obj = lua.table_from(obj, recursive=True)
     hs = lua.execute(HEALTH_LUA.read_text())
     return str(hs["status"]), str(hs["message"])
+
+
+def run_lupa(obj: dict[str, Any]) -> tuple[str, str]:
+    """The check's (status, message) in Lua 5.1 and Lua 5.4, which must agree."""
+    lua51 = run_lupa_runtime("lua51", obj)
+    lua54 = run_lupa_runtime("lua54", obj)
+    assert lua51 == lua54, f"Lua 5.1 says {lua51}, Lua 5.4 says {lua54}"
+    return lua54
 
 
 def lua_literal(value: Any) -> str:
@@ -230,11 +275,9 @@ def lua_literal(value: Any) -> str:
     raise TypeError(type(value))
 
 
-LUA_BINARY = shutil.which("lua5.4")
-
-
 def run_lua54(obj: dict[str, Any]) -> tuple[str, str]:
-    assert LUA_BINARY is not None
+    binary = shutil.which("lua5.4")
+    assert binary is not None, "lua5.4 is not installed: run tests/env/install-debs.sh"
     program = (
         f"obj = {lua_literal(obj)}\n"
         f"local check = assert(loadfile({json.dumps(str(HEALTH_LUA))}))\n"
@@ -242,31 +285,104 @@ def run_lua54(obj: dict[str, Any]) -> tuple[str, str]:
         'io.write(hs.status, "\\n", hs.message)\n'
     )
     out = subprocess.run(
-        [LUA_BINARY, "-"], input=program, capture_output=True, text=True, timeout=30, check=True
+        [binary, "-"], input=program, capture_output=True, text=True, timeout=30, check=True
     )
     status, message = out.stdout.split("\n", 1)
     return status, message
 
 
+@pytest.fixture(scope="session")
+def gopher_lua() -> Path:
+    """tests/env/kstatus (gopher-lua inside), built once and cached by build-kstatus.sh."""
+    built = subprocess.run(
+        ["bash", str(BUILD_KSTATUS)], capture_output=True, text=True, timeout=900, check=False
+    )
+    assert built.returncode == 0, built.stderr
+    path = Path(built.stdout.strip().splitlines()[-1])
+    assert path.is_file() and os.access(path, os.X_OK), path
+    return path
+
+
+def run_gopher_lua(binary: Path, obj: dict[str, Any]) -> tuple[str, str]:
+    """The check in gopher-lua, set up as Argo CD sets it up (see tests/env/kstatus)."""
+    out = subprocess.run(
+        [str(binary), "-argocd-health", str(HEALTH_LUA)],
+        input=json.dumps(obj),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    return str(result["status"]), str(result["message"])
+
+
 # --- tests --------------------------------------------------------------------
 
-
-@pytest.mark.parametrize(
+CASE_PARAMS = pytest.mark.parametrize(
     ("obj", "health", "message"), [c[1:] for c in ALL], ids=[c[0] for c in ALL]
 )
-def test_health_in_lupa(obj: dict[str, Any], health: str, message: str) -> None:
-    got_health, got_message = run_lupa(obj)
+
+
+@pytest.mark.parametrize("runtime", sorted(LUPA_RUNTIMES))
+@CASE_PARAMS
+def test_health_in_lupa(runtime: str, obj: dict[str, Any], health: str, message: str) -> None:
+    got_health, got_message = run_lupa_runtime(runtime, obj)
     assert got_health == health
     assert message in got_message
 
 
-@pytest.mark.skipif(LUA_BINARY is None, reason="lua5.4 is not installed")
-@pytest.mark.parametrize(
-    ("obj", "health", "message"), [c[1:] for c in ALL], ids=[c[0] for c in ALL]
-)
+@CASE_PARAMS
 def test_health_in_lua54_binary(obj: dict[str, Any], health: str, message: str) -> None:
-    assert run_lua54(obj) == run_lupa(obj)
-    assert run_lua54(obj)[0] == health
+    got = run_lua54(obj)
+    assert got == run_lupa(obj)
+    assert got[0] == health
+    assert message in got[1]
+
+
+@CASE_PARAMS
+def test_health_in_gopher_lua(
+    gopher_lua: Path, obj: dict[str, Any], health: str, message: str
+) -> None:
+    got = run_gopher_lua(gopher_lua, obj)
+    assert got == run_lupa(obj), "gopher-lua (what Argo CD runs) and lupa disagree"
+    assert got[0] == health
+    assert message in got[1]
+
+
+def test_gopher_lua_runs_it_as_argo_cd_does(gopher_lua: Path, tmp_path: Path) -> None:
+    """The harness itself: safe libraries only, floats, 1-based arrays, a table result."""
+    probe = tmp_path / "probe.lua"
+    probe.write_text(
+        "local seen = {}\n"
+        "for _, lib in ipairs({'os', 'io', 'debug', 'package', 'coroutine'}) do\n"
+        "  if _G[lib] ~= nil then table.insert(seen, lib) end\n"
+        "end\n"
+        "return {status = string.upper('healthy'),\n"
+        "  message = table.concat(seen, ',') .. '|' .. tostring(obj.n / 2) .. '|'\n"
+        "    .. obj.list[1] .. #obj.list .. '|' .. tostring(obj.yes) .. tostring(obj.none)\n"
+        "    .. '|' .. tostring(math.floor(obj.n))}\n"
+    )
+    out = subprocess.run(
+        [str(gopher_lua), "-argocd-health", str(probe)],
+        input=json.dumps({"n": 5, "list": ["a", "b"], "yes": True, "none": None}),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert json.loads(out.stdout) == {"status": "HEALTHY", "message": "|2.5|a2|truenil|5"}
+    probe.write_text("return 'Healthy'\n")
+    out = subprocess.run(
+        [str(gopher_lua), "-argocd-health", str(probe)],
+        input="{}",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 1 and "want a table" in out.stderr, out
 
 
 def test_only_argo_health_statuses() -> None:

@@ -3,6 +3,7 @@ module syncjob.dev/kstatus
 go 1.24.0
 
 require (
+	github.com/yuin/gopher-lua v1.1.2
 	k8s.io/apimachinery v0.34.4
 	sigs.k8s.io/cli-utils v0.37.2
 )
