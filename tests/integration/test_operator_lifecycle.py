@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from tests.conftest import Kube, OperatorProcess, condition, syncjob
 
 
@@ -135,6 +136,51 @@ def test_status_is_written_only_when_it_changes(
         f"before: {before.get('status')}\nafter:  {after.get('status')}"
     )
     assert obj["status"]["phase"] == "Running"
+
+
+FORGED = (
+    '{"status":{"phase":"Paused","conditions":[{"type":"Ready","status":"False",'
+    '"reason":"Forged","message":"written by hand","lastTransitionTime":"2020-01-01T00:00:00Z"}]}}'
+)
+
+
+@pytest.mark.parametrize(
+    ("edit", "patch"),
+    [
+        ("status-removed", ("json", '[{"op":"remove","path":"/status"}]')),
+        ("phase-and-ready-forged", ("merge", FORGED)),
+    ],
+    ids=["status-removed", "phase-and-ready-forged"],
+)
+def test_status_changed_by_someone_else_is_put_right(
+    kube: Kube, operator: OperatorProcess, namespace: str, edit: str, patch: tuple[str, str]
+) -> None:
+    """Status is diffed against what the operator wrote last; an edit made by
+    anyone else (kubectl --subresource=status, a restore) must still be undone."""
+    kube.apply(deployment("w", 1), namespace=namespace)
+    kube.apply(
+        syncjob(
+            "edited", {"workloads": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}]}
+        ),
+        namespace=namespace,
+    )
+    good = kube.wait_for("settled", lambda: settled(kube, namespace, "edited", ready=1))
+    kube.kubectl(
+        "patch", "syncjob", "edited", "-n", namespace, "--subresource=status",
+        "--type", patch[0], "-p", patch[1],
+    )  # fmt: skip
+    forged = kube.get("syncjob", "edited", namespace)
+    assert forged is not None and forged.get("status") != good["status"], edit
+
+    # The tests resync every 2 s: put right within a few passes.
+    fixed = kube.wait_for(
+        "status put right", lambda: settled(kube, namespace, "edited", ready=1), timeout=30
+    )
+    want = {k: v for k, v in good["status"].items() if k != "conditions"}
+    assert {k: v for k, v in fixed["status"].items() if k != "conditions"} == want
+    assert {c["type"]: c["status"] for c in fixed["status"]["conditions"]} == {
+        c["type"]: c["status"] for c in good["status"]["conditions"]
+    }
 
 
 def settled(kube: Kube, namespace: str, name: str, *, ready: int) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -126,6 +127,10 @@ class JobLoop:
     prober: RetentionProber = field(default_factory=RetentionProber)
     status_writes: int = 0
     seen_generation: object = None
+    # The statuses this loop wrote lately, and the object's version at the
+    # last pass: see _adopt_foreign_status.
+    recent_writes: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=16))
+    last_seen_version: str | None = None
 
     @property
     def settings(self) -> Settings:
@@ -193,8 +198,9 @@ class JobLoop:
 
     async def step(self, body: Mapping[str, Any]) -> reconcile.Plan:
         generation = int(body.get("metadata", {}).get("generation") or 0)
-        previous = v1alpha1.parse_status(
-            self.written if self.written is not None else dict(body.get("status") or {})
+        await self._adopt_foreign_status(body)
+        previous = self._read_status(
+            self.written if self.written is not None else body.get("status")
         )
         if self.written is None:
             self.written = v1alpha1.dump(previous)
@@ -222,6 +228,50 @@ class JobLoop:
             self.emit(event)
         metrics.record(self.namespace, self.name, plan.status, observed.errors, now=now)
         return plan
+
+    async def _adopt_foreign_status(self, body: Mapping[str, Any]) -> None:
+        """Take the object's status as the base when someone else has written it.
+
+        Status is diffed against what this loop wrote last, so that an
+        unchanged status costs no request.  A status changed by anyone else
+        (kubectl --subresource=status, a restore) would then never be put
+        right.  When the watched object shows a new version whose status is
+        none of the ones this loop wrote lately, one GET tells a foreign
+        write from a watch event that is merely older than our last write.
+        """
+        version = body.get("metadata", {}).get("resourceVersion")
+        if version is None or version == self.last_seen_version:
+            return
+        self.last_seen_version = version
+        if self.written is None:
+            return
+        seen = v1alpha1.dump(self._read_status(body.get("status")))
+        if seen == self.written or seen in self.recent_writes:
+            return
+        fresh = await self.shared.kube.get(self.path)
+        if fresh is None:
+            return
+        live = v1alpha1.dump(self._read_status(fresh.get("status")))
+        if live != self.written:
+            logger.info(
+                "status of %s/%s was changed outside the operator; it will be rewritten",
+                self.namespace,
+                self.name,
+            )
+            self.written = live
+
+    def _read_status(self, raw: Any) -> v1alpha1.SyncJobStatus:
+        try:
+            return v1alpha1.parse_status(dict(raw or {}))
+        except pydantic.ValidationError as exc:
+            # Not one this operator wrote: start over rather than fail every pass.
+            logger.warning(
+                "ignoring an unreadable status of %s/%s: %s",
+                self.namespace,
+                self.name,
+                exc.errors()[0]["msg"],
+            )
+            return v1alpha1.SyncJobStatus()
 
     async def _retention(
         self, spec: v1alpha1.SyncJobSpec, previous: v1alpha1.SyncJobStatus, now: datetime
@@ -361,6 +411,7 @@ class JobLoop:
             return
         await self.shared.kube.merge_patch(f"{self.path}/status", {"status": patch})
         self.written = new
+        self.recent_writes.append(new)
         self.status_writes += 1
 
     async def _invalid_spec(
