@@ -286,8 +286,17 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
             spec, observed, prev, paused=True, allowed=quiesced and not stage_blocks, draft=draft
         )
     else:
+        # The saved counts say "these workers are ours and coming back": keep
+        # them until Kafka Connect answers again, so that the wait for a
+        # worker that is Ready but not yet serving is not an error either.
         converged_workloads = _decide_workloads(
-            spec, observed, prev, paused=False, allowed=True, draft=draft
+            spec,
+            observed,
+            prev,
+            paused=False,
+            allowed=True,
+            keep_saved=observed.connect_skipped,
+            draft=draft,
         )
         if not converged_workloads:
             # Connectors (REST and Strimzi) resume only once their workers are back.
@@ -396,7 +405,12 @@ def _decide_connectors(
     if observed.connect_skipped:
         # Paused and the workers are at zero: the pause is persisted in the
         # config topic and nothing runs.  Anything else waits for the workers.
-        return target != RUNNING
+        if target == RUNNING:
+            draft.pending.append(
+                "Kafka Connect is not answering yet (are its workers coming back?)"
+            )
+            return False
+        return True
     converged = True
     for c in observed.connectors:
         if c.state in (NOT_FOUND, UNKNOWN):
@@ -503,6 +517,7 @@ def _decide_workloads(
     paused: bool,
     allowed: bool,
     draft: _Draft,
+    keep_saved: bool = False,
 ) -> bool:
     converged = True
     for w in observed.workloads:
@@ -548,7 +563,7 @@ def _decide_workloads(
                     f"{w.ref.kind} {w.ref.name} has {w.ready_replicas}/{saved} ready replicas"
                 )
                 converged = False
-            else:
+            elif not keep_saved:
                 draft.actions.append(ClearSavedReplicasAction(w.ref))
     return converged
 

@@ -131,6 +131,8 @@ class JobLoop:
     # last pass: see _adopt_foreign_status.
     recent_writes: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=16))
     last_seen_version: str | None = None
+    # A status someone else wrote over ours: the base of the next patch.
+    foreign_status: dict[str, Any] | None = None
 
     @property
     def settings(self) -> Settings:
@@ -230,7 +232,7 @@ class JobLoop:
         return plan
 
     async def _adopt_foreign_status(self, body: Mapping[str, Any]) -> None:
-        """Take the object's status as the base when someone else has written it.
+        """Notice a status someone else wrote over ours, so the next write repairs it.
 
         Status is diffed against what this loop wrote last, so that an
         unchanged status costs no request.  A status changed by anyone else
@@ -238,6 +240,8 @@ class JobLoop:
         right.  When the watched object shows a new version whose status is
         none of the ones this loop wrote lately, one GET tells a foreign
         write from a watch event that is merely older than our last write.
+        What this loop knows (pausedAt above all: deadlines count from it)
+        stays the previous status; the foreign one is only the patch's base.
         """
         version = body.get("metadata", {}).get("resourceVersion")
         if version is None or version == self.last_seen_version:
@@ -258,7 +262,7 @@ class JobLoop:
                 self.namespace,
                 self.name,
             )
-            self.written = live
+            self.foreign_status = live
 
     def _read_status(self, raw: Any) -> v1alpha1.SyncJobStatus:
         try:
@@ -335,14 +339,14 @@ class JobLoop:
                     if c.offsets is not None:  # read this pass; otherwise keep the last read
                         self.source_offsets[c.name] = c.offsets
                 # The Connect workers may be the very workloads this job scales:
-                # while they are at zero (paused) or coming back (resuming),
-                # nobody answers and nothing runs.  That is not an error.
+                # while they are at zero (paused) or coming back (resuming: a
+                # Pod Ready before its worker serves, a Service's endpoints
+                # behind), nobody answers and nothing runs.  That is not an
+                # error.  Saved counts mark that window; the transition timeout
+                # bounds it.
                 ours = [w for w, _ in seen_workloads if w.saved_replicas is not None]
-                scaled_down = bool(ours) and all(
-                    w.found and (w.replicas == 0 or w.ready_replicas < (w.saved_replicas or 0))
-                    for w in ours
-                )
-                if connect_errors and scaled_down and all(e.transient for e in connect_errors):
+                workers_away = bool(ours) and all(w.found for w in ours)
+                if connect_errors and workers_away and all(e.transient for e in connect_errors):
                     connect_skipped = True
                     connect_errors = []
                 errors += connect_errors
@@ -406,13 +410,15 @@ class JobLoop:
 
     async def write_status(self, status: v1alpha1.SyncJobStatus) -> None:
         new = v1alpha1.dump(status)
-        patch = merge_patch(self.written or {}, new)
-        if not patch:
-            return
-        await self.shared.kube.merge_patch(f"{self.path}/status", {"status": patch})
+        base = self.foreign_status if self.foreign_status is not None else self.written
+        patch = merge_patch(base or {}, new)
+        if patch:
+            await self.shared.kube.merge_patch(f"{self.path}/status", {"status": patch})
+            self.recent_writes.append(new)
+            self.status_writes += 1
+        # Without a patch, the object already says this (someone wrote just it).
         self.written = new
-        self.recent_writes.append(new)
-        self.status_writes += 1
+        self.foreign_status = None
 
     async def _invalid_spec(
         self, exc: pydantic.ValidationError, generation: int, previous: v1alpha1.SyncJobStatus
