@@ -133,6 +133,10 @@ class ControlPlane:
                 f"--secure-port={free_port()}",
                 "--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service",
                 "--concurrent-deployment-syncs=2",
+                # kwok renews the fake node's lease; starved of CPU beside
+                # the JVMs it can be late, and the default 50 s grace would
+                # mark the node and its Pods NotReady under a running test.
+                "--node-monitor-grace-period=10m",
                 "-v=0",
             ],
         )
