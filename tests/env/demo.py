@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -93,7 +94,12 @@ def start_pipeline(env: dict[str, str], stack: contextlib.ExitStack) -> str:
         "orders-sink",
         p.mongo_sink_config(topics=["demo.public.orders"], database="demo", collection="orders"),
     )
-    env["DEMO_PSQL"] = f"psql '{pg.dsn()}'"
+    # The password stays in the Secret: the line printed reads it from there.
+    env["DEMO_PSQL"] = (
+        f"PGPASSWORD=$(kubectl get secret orders-source-db -n {NAMESPACE} "
+        "-o jsonpath='{.data.password}' | base64 -d) "
+        f"psql 'host={pg.host} port={pg.port} user={pg.user} dbname={pg.dbname}'"
+    )
     env["DEMO_CONNECT"] = p.connect.url
     return f"""
 apiVersion: v1
@@ -125,7 +131,15 @@ spec:
 """
 
 
+def _stop_on(signum: int, _frame: object) -> None:
+    # SIGTERM or SIGHUP (a closed terminal, `timeout`, systemd) stops the demo
+    # like Ctrl-C does, so the pipeline below is stopped, not orphaned.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop_on)
+    signal.signal(signal.SIGHUP, _stop_on)
     env = dict(os.environ)
     has_config = bool(env.get("KUBECONFIG")) or (Path.home() / ".kube" / "config").exists()
     if not (has_config and cluster_reachable(env)):
@@ -158,6 +172,7 @@ def main() -> None:
         except KeyboardInterrupt:
             operator.terminate()
             operator.wait(timeout=30)
+            print("stopping the pipeline ...", flush=True)
 
 
 def show_next_steps(env: dict[str, str], *, with_pipeline: bool) -> None:
