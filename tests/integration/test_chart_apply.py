@@ -27,7 +27,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from tests.conftest import free_port
 from tests.env.chart import (
     REPO,
     WAIT,
@@ -230,13 +232,13 @@ def test_chart_applies_and_grants_only_the_watched_namespaces(
 
 @contextlib.contextmanager
 def operator_process(
-    kubeconfig: Path, args: list[str], log: Path, *, pod_id: str
+    kubeconfig: Path, args: list[str], log: Path, *, pod_id: str, metrics_port: int = 0
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
         "KUBECONFIG": str(kubeconfig),
         "POD_ID": pod_id,
-        "SYNCJOB_METRICS_PORT": "0",
+        "SYNCJOB_METRICS_PORT": str(metrics_port),
         "SYNCJOB_HEALTH_PORT": "0",
         "SYNCJOB_LOG_FORMAT": "text",
         "SYNCJOB_RESYNC_INTERVAL": "2",
@@ -406,3 +408,69 @@ def test_two_replicas_with_peering_one_acts(kube: Kube, helm: Path, tmp_path: Pa
         assert "Handler 'wake'" in logs[standby].read_text()
     for log in logs.values():
         assert_no_forbidden(log)
+
+
+def job_series(port: int, namespace: str, name: str) -> list[str]:
+    """The syncjob_phase lines a replica serves for one job."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.TransportError:
+        return ["(metrics not served yet)"]
+    return [
+        line
+        for line in text.splitlines()
+        if line.startswith("syncjob_phase{")
+        and f'namespace="{namespace}"' in line
+        and f'name="{name}"' in line
+    ]
+
+
+def test_a_replica_that_steps_down_stops_reporting_its_jobs(
+    kube: Kube, helm: Path, tmp_path: Path
+) -> None:
+    """Kopf peering hands the work to a replica of higher priority: the one that
+    stepped down stops its daemons, and must stop reporting the job too, or
+    Prometheus counts it twice."""
+    operator_ns, watched = unique("sj-op"), unique("sj-w")
+    install(
+        kube, helm, tmp_path, namespace=operator_ns, values={"watchNamespaces": f"{{{watched}}}"}
+    )
+    sa_config = service_account_kubeconfig(
+        kube, namespace=operator_ns, path=tmp_path / "sa.kubeconfig"
+    )
+    create_workload_syncjob(kube, tmp_path, watched, "orders")
+    args = ["--namespace", watched, "--peering", "syncjob-operator"]
+    low_port, high_port = free_port(), free_port()
+    low_log, high_log = tmp_path / "low.log", tmp_path / "high.log"
+    with operator_process(
+        sa_config, [*args, "--priority", "10"], low_log, pod_id="low", metrics_port=low_port
+    ):
+        wait_observed(kube, watched, "orders", low_log)
+
+        def reported(port: int) -> bool:
+            lines = job_series(port, watched, "orders")
+            return any(line.endswith(" 1.0") for line in lines)
+
+        wait_until("the acting replica reports the job", lambda: reported(low_port), low_log)
+        with operator_process(
+            sa_config, [*args, "--priority", "100"], high_log, pod_id="high", metrics_port=high_port
+        ):
+            wait_until("the new replica reports the job", lambda: reported(high_port), high_log)
+            wait_until(
+                "the replica that stepped down forgets the job",
+                lambda: job_series(low_port, watched, "orders") == [],
+                low_log,
+            )
+    for log in (low_log, high_log):
+        assert_no_forbidden(log)
+
+
+def wait_until(what: str, predicate: Any, log: Path) -> None:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(
+        f"timed out waiting for {what}\n" + log.read_text(errors="replace")[-4000:]
+    )

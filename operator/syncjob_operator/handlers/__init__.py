@@ -104,7 +104,13 @@ async def run(
     stopped: kopf.DaemonStopped,
     **_: Any,
 ) -> None:
-    await _loop(memo, body, namespace or "", name).run(body, lambda: bool(stopped))
+    try:
+        await _loop(memo, body, namespace or "", name).run(body, lambda: bool(stopped))
+    finally:
+        # Whatever stopped the loop (deletion, shutdown, or Kopf peering
+        # handing the work to another replica), this replica no longer
+        # reports the job: two replicas must not both count it.
+        metrics.forget(namespace or "", name)
 
 
 @kopf.on.event(*RESOURCE)
