@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     transition_timeout: float = Field(
         default=300.0, description="Bound on a pause or resume before it is reported as Stalled."
     )
+    stall_after: float = Field(
+        default=300.0,
+        description="How long a backend may keep failing (unreachable, 5xx, timeouts) "
+        "before the job is reported Stalled rather than retrying.",
+    )
     stage_poll_interval: float = Field(
         default=5.0, description="How often the offsets are read while a pause waits for CDC."
     )

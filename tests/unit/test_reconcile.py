@@ -559,6 +559,51 @@ CONNECT_ROWS = [
         conditions={"Ready": "False/ConnectUnreachable", "Reconciling": "True"},
         pace=Pace.RETRY,
     ),
+    # --- an outage that lasts: retrying becomes Stalled, once, with an Event ---
+    row(
+        "connect-unreachable-within-the-bound-is-still-retrying",
+        spec=RUNNING_JOB,
+        observed=seen(
+            src("Unknown"), sink("Unknown"), errors=[error("ConnectUnreachable", transient=True)]
+        ),
+        previous=before("Running"),
+        phase="Running",
+        conditions={"Ready": "False/ConnectUnreachable", "Stalled": "False"},
+        pace=Pace.RETRY,
+        context={"errors_elapsed": 299.0, "stall_after": 300.0},
+    ),
+    row(
+        "connect-unreachable-past-the-bound-is-stalled",
+        spec=RUNNING_JOB,
+        observed=seen(
+            src("Unknown"), sink("Unknown"), errors=[error("ConnectUnreachable", transient=True)]
+        ),
+        previous=before("Running"),
+        phase="Running",
+        conditions={
+            "Ready": "False/ConnectUnreachable",
+            "Reconciling": "False",
+            "Stalled": "True/ConnectUnreachable",
+        },
+        events=["ConnectUnreachable"],
+        pace=Pace.RETRY,
+        context={"errors_elapsed": 301.0, "stall_after": 300.0},
+    ),
+    row(
+        "paused-job-whose-connect-stays-down-is-stalled-but-still-paused",
+        spec=PAUSED_JOB,
+        observed=seen(
+            src("Unknown"), sink("Unknown"), errors=[error("ConnectTimeout", transient=True)]
+        ),
+        previous=before(
+            "Paused", conditions=[cond("Ready", "False", "ConnectTimeout"), cond("Paused", "True")]
+        ),
+        phase="Paused",
+        conditions={"Stalled": "True/ConnectTimeout", "Paused": "True"},
+        events=["ConnectTimeout"],
+        pace=Pace.RETRY,
+        context={"errors_elapsed": 900.0, "stall_after": 300.0},
+    ),
     # --- a first pass that sees nothing: no phase at all, never a guessed one ---
     row(
         "first-pass-connect-unreachable-reports-no-phase",
@@ -1764,3 +1809,13 @@ def test_timed_out_transition_stays_stalled_without_new_events() -> None:
     stalled = next(c for c in second.status.conditions if c.type == "Stalled")
     assert stalled.status == "True"
     assert "connector src is RUNNING, not PAUSED" in stalled.message
+
+
+def test_a_lasting_outage_says_how_long() -> None:
+    plan = reconcile.decide(
+        RUNNING_JOB,
+        seen(src("Unknown"), sink("Unknown"), errors=[error("ConnectUnreachable", transient=True)]),
+        ctx(before("Running"), errors_elapsed=420.5, stall_after=300.0),
+    )
+    stalled = next(c for c in plan.status.conditions if c.type == "Stalled")
+    assert "(for 420s)" in stalled.message, stalled

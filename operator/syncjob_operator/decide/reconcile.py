@@ -16,7 +16,7 @@ a connector before they are there.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -113,6 +113,11 @@ class Context:
     # Seconds since the current pause/resume began, and the bound on it.
     transition_elapsed: float = 0.0
     transition_timeout: float = 300.0
+    # Seconds the backends have been failing without a break (transient
+    # errors: unreachable, 5xx, timeouts), and how long that may last before
+    # it is no longer "retrying" but Stalled: an outage is worth an alert.
+    errors_elapsed: float = 0.0
+    stall_after: float = 300.0
     # The retention bound that binds (already combined), when probed.
     retention: retention.RetentionBound | None = None
     retention_errors: tuple[BackendError, ...] = ()
@@ -310,6 +315,11 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
     errors = list(observed.errors)
     blocking = [e for e in errors if not e.transient]
     transient = [e for e in errors if e.transient]
+    if transient and ctx.errors_elapsed > ctx.stall_after:
+        blocking += [
+            replace(e, message=f"{e.message} (for {int(ctx.errors_elapsed)}s)") for e in transient
+        ]
+        transient = []
 
     phase = _phase(
         want_paused=want_paused,

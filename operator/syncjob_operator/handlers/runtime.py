@@ -122,6 +122,8 @@ class JobLoop:
     transition_started: float | None = None
     poll_delay: float = 0.0
     error_streak: int = 0
+    # Since when (monotonic) the backends have kept failing: see Context.stall_after.
+    errors_since: float | None = None
     action_errors: list[BackendError] = field(default_factory=list)
     written: dict[str, Any] | None = None
     prober: RetentionProber = field(default_factory=RetentionProber)
@@ -214,12 +216,20 @@ class JobLoop:
         observed = await self.observe(spec, previous)
         bound, retention_errors = await self._retention(spec, previous, now)
         elapsed = time.monotonic() - self.transition_started if self.transition_started else 0.0
+        if not observed.errors:
+            self.errors_since = None
+        elif self.errors_since is None:
+            self.errors_since = time.monotonic()
         ctx = reconcile.Context(
             generation=generation,
             now=now,
             previous=previous,
             transition_elapsed=elapsed,
             transition_timeout=self.settings.transition_timeout,
+            errors_elapsed=(
+                time.monotonic() - self.errors_since if self.errors_since is not None else 0.0
+            ),
+            stall_after=self.settings.stall_after,
             retention=bound,
             retention_errors=retention_errors,
         )
