@@ -122,6 +122,8 @@ async def wake(*, body: kopf.Body, memo: Any, **_: Any) -> None:
     if generation != loop.seen_generation or body.get("metadata", {}).get("deletionTimestamp"):
         loop.seen_generation = generation
         loop.wake.set()
+    elif loop.status_not_ours(body):
+        loop.wake.set()  # someone else wrote the status: repair it now, not at the next resync
 
 
 @kopf.on.delete(*RESOURCE)

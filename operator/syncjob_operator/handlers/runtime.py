@@ -257,10 +257,7 @@ class JobLoop:
         if version is None or version == self.last_seen_version:
             return
         self.last_seen_version = version
-        if self.written is None:
-            return
-        seen = v1alpha1.dump(self._read_status(body.get("status")))
-        if seen == self.written or seen in self.recent_writes:
+        if not self.status_not_ours(body):
             return
         fresh = await self.shared.kube.get(self.path)
         if fresh is None:
@@ -273,6 +270,13 @@ class JobLoop:
                 self.name,
             )
             self.foreign_status = live
+
+    def status_not_ours(self, body: Mapping[str, Any]) -> bool:
+        """Whether the object's status is none of the ones this loop wrote lately."""
+        if self.written is None:
+            return False
+        seen = v1alpha1.dump(self._read_status(body.get("status")))
+        return seen != self.written and seen not in self.recent_writes
 
     def _read_status(self, raw: Any) -> v1alpha1.SyncJobStatus:
         try:
