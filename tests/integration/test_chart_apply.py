@@ -321,16 +321,21 @@ def assert_no_forbidden(log: Path) -> None:
     assert "403" not in text and "Forbidden" not in text and "forbidden" not in text, text[-4000:]
 
 
-def test_operator_works_with_the_chart_service_account(
-    kube: Kube, helm: Path, tmp_path: Path
-) -> None:
+def install_watching_one_namespace(kube: Kube, helm: Path, tmp_path: Path) -> tuple[str, Path]:
+    """The chart in a namespace of its own, watching one other: (watched, SA kubeconfig)."""
     operator_ns, watched = unique("sj-op"), unique("sj-w")
     install(
         kube, helm, tmp_path, namespace=operator_ns, values={"watchNamespaces": f"{{{watched}}}"}
     )
-    sa_config = service_account_kubeconfig(
+    return watched, service_account_kubeconfig(
         kube, namespace=operator_ns, path=tmp_path / "sa.kubeconfig"
     )
+
+
+def test_operator_works_with_the_chart_service_account(
+    kube: Kube, helm: Path, tmp_path: Path
+) -> None:
+    watched, sa_config = install_watching_one_namespace(kube, helm, tmp_path)
     create_workload_syncjob(kube, tmp_path, watched, "orders")
     log = tmp_path / "operator.log"
     args = ["--namespace", watched, "--peering", "syncjob-operator"]
@@ -345,13 +350,7 @@ def test_two_replicas_with_peering_one_acts(kube: Kube, helm: Path, tmp_path: Pa
     """Two replicas in one Kopf peering: exactly one handles SyncJobs; when it
     goes, the other takes over.  (Kopf freezes every peer that shares the top
     priority, so each replica picks its own at random.)"""
-    operator_ns, watched = unique("sj-op"), unique("sj-w")
-    install(
-        kube, helm, tmp_path, namespace=operator_ns, values={"watchNamespaces": f"{{{watched}}}"}
-    )
-    sa_config = service_account_kubeconfig(
-        kube, namespace=operator_ns, path=tmp_path / "sa.kubeconfig"
-    )
+    watched, sa_config = install_watching_one_namespace(kube, helm, tmp_path)
     # --verbose: every handler run is logged, which shows who handles the SyncJob.
     args = ["--namespace", watched, "--peering", "syncjob-operator", "--verbose"]
     logs = {"op-a": tmp_path / "op-a.log", "op-b": tmp_path / "op-b.log"}
@@ -431,13 +430,7 @@ def test_a_replica_that_steps_down_stops_reporting_its_jobs(
     """Kopf peering hands the work to a replica of higher priority: the one that
     stepped down stops its daemons, and must stop reporting the job too, or
     Prometheus counts it twice."""
-    operator_ns, watched = unique("sj-op"), unique("sj-w")
-    install(
-        kube, helm, tmp_path, namespace=operator_ns, values={"watchNamespaces": f"{{{watched}}}"}
-    )
-    sa_config = service_account_kubeconfig(
-        kube, namespace=operator_ns, path=tmp_path / "sa.kubeconfig"
-    )
+    watched, sa_config = install_watching_one_namespace(kube, helm, tmp_path)
     create_workload_syncjob(kube, tmp_path, watched, "orders")
     args = ["--namespace", watched, "--peering", "syncjob-operator"]
     low_port, high_port = free_port(), free_port()

@@ -44,7 +44,6 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import (
     KUBECTL,
-    REPO,
     VENV_BIN,
     Kube,
     OperatorProcess,
@@ -53,9 +52,7 @@ from tests.conftest import (
     syncjob,
 )
 from tests.integration.test_operator_lifecycle import converged, deployment
-from tests.unit.test_argocd_health import run_gopher_lua, run_lupa
-
-BUILD_KSTATUS = REPO / "tests" / "env" / "build-kstatus.sh"
+from tests.unit.test_argocd_health import build_kstatus, run_gopher_lua, run_lupa
 
 
 def workload(name: str) -> dict[str, str]:
@@ -612,17 +609,8 @@ def test_kubectl_plugin_wait_reports_a_stalled_pause(
 
 @pytest.fixture(scope="module")
 def kstatus_binary() -> Path:
-    """tests/env/kstatus built once (cached): the same script ``make test`` relies on.
-
-    The same binary runs the Argo CD health check in gopher-lua (``-argocd-health``).
-    """
-    built = subprocess.run(
-        ["bash", str(BUILD_KSTATUS)], capture_output=True, text=True, timeout=900, check=False
-    )
-    assert built.returncode == 0, built.stderr
-    path = Path(built.stdout.strip().splitlines()[-1])
-    assert path.is_file() and os.access(path, os.X_OK), path
-    return path
+    """The same binary runs the Argo CD health check in gopher-lua (``-argocd-health``)."""
+    return build_kstatus()
 
 
 def kstatus(binary: Path, obj: dict[str, Any]) -> tuple[str, str]:

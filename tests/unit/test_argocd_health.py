@@ -291,9 +291,9 @@ def run_lua54(obj: dict[str, Any]) -> tuple[str, str]:
     return status, message
 
 
-@pytest.fixture(scope="session")
-def gopher_lua() -> Path:
-    """tests/env/kstatus (gopher-lua inside), built once and cached by build-kstatus.sh."""
+def build_kstatus() -> Path:
+    """tests/env/kstatus (kstatus and gopher-lua inside), built once and cached
+    by build-kstatus.sh, the same script ``make test`` relies on."""
     built = subprocess.run(
         ["bash", str(BUILD_KSTATUS)], capture_output=True, text=True, timeout=900, check=False
     )
@@ -301,6 +301,11 @@ def gopher_lua() -> Path:
     path = Path(built.stdout.strip().splitlines()[-1])
     assert path.is_file() and os.access(path, os.X_OK), path
     return path
+
+
+@pytest.fixture(scope="session")
+def gopher_lua() -> Path:
+    return build_kstatus()
 
 
 def run_gopher_lua(binary: Path, obj: dict[str, Any]) -> tuple[str, str]:
