@@ -1,6 +1,6 @@
 """Kopf wiring: thin registrations that hand each SyncJob to its reconcile loop.
 
-- a daemon per SyncJob runs :class:`runtime.JobLoop` until the object goes;
+- a daemon per SyncJob runs :class:`JobLoop` until the object goes;
 - a watch-event handler wakes that loop when the spec's generation changes,
   so a ``kubectl patch`` is acted on at once, not at the next resync;
 - a deletion handler (Kopf's finalizer) carries out ``spec.onDelete``.
@@ -19,8 +19,9 @@ import kopf
 from syncjob_operator import metrics
 from syncjob_operator.api import v1alpha1
 from syncjob_operator.backends.kube import Kube, KubeError
+from syncjob_operator.controller.loop import JobLoop
+from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import reconcile
-from syncjob_operator.handlers import runtime
 from syncjob_operator.settings import Settings
 
 RESOURCE = (v1alpha1.GROUP, v1alpha1.VERSION, v1alpha1.PLURAL)
@@ -51,7 +52,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         settings.peering.clusterwide = not config.namespaces
     kube = await Kube.connect()
     await _check_access(kube, config)
-    memo.shared = runtime.Shared(kube=kube, settings=config)
+    memo.shared = Shared(kube=kube, settings=config)
 
 
 async def _check_access(kube: Kube, config: Settings) -> None:
@@ -77,19 +78,19 @@ async def _check_access(kube: Kube, config: Settings) -> None:
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
-    shared: runtime.Shared | None = getattr(memo, "shared", None)
+    shared: Shared | None = getattr(memo, "shared", None)
     if shared is not None:
         await shared.close()
 
 
-def _loop(memo: kopf.Memo, body: kopf.Body, namespace: str, name: str) -> runtime.JobLoop:
-    loop: runtime.JobLoop | None = getattr(memo, "loop", None)
+def _loop(memo: kopf.Memo, body: kopf.Body, namespace: str, name: str) -> JobLoop:
+    loop: JobLoop | None = getattr(memo, "loop", None)
     if loop is None:
 
         def emit(event: reconcile.Event) -> None:
             kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
-        loop = runtime.JobLoop(shared=memo.shared, namespace=namespace, name=name, emit=emit)
+        loop = JobLoop(shared=memo.shared, namespace=namespace, name=name, emit=emit)
         memo.loop = loop
     return loop
 
@@ -115,7 +116,7 @@ async def run(
 
 @kopf.on.event(*RESOURCE)
 async def wake(*, body: kopf.Body, memo: Any, **_: Any) -> None:
-    loop: runtime.JobLoop | None = getattr(memo, "loop", None)
+    loop: JobLoop | None = getattr(memo, "loop", None)
     if loop is None:
         return
     generation = body.get("metadata", {}).get("generation")

@@ -23,12 +23,13 @@ import pydantic
 from syncjob_operator import metrics
 from syncjob_operator.api import v1alpha1
 from syncjob_operator.backends import strimzi, workloads
-from syncjob_operator.backends.connect import ConnectAuth, ConnectClient, ConnectError
+from syncjob_operator.backends.connect import ConnectError
 from syncjob_operator.backends.kube import Kube, KubeError
+from syncjob_operator.controller.retention import RetentionProber
+from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import reconcile, retention
 from syncjob_operator.decide.observed import BackendError, ConnectorState, Observed
 from syncjob_operator.decide.patch import merge_patch
-from syncjob_operator.handlers.retention import RetentionProber
 from syncjob_operator.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -36,73 +37,10 @@ logger = logging.getLogger(__name__)
 # A request (PUT pause, a scale) already made is not repeated for this long
 # while its effect is on its way: Connect answers 202 and acts later.
 REISSUE_AFTER = 5.0
-SECRET_TTL = 60.0
 # Phases in which a pause has begun, so the change log is piling up.
 PAUSE_PHASES = ("Pausing", "Paused", "Failed")
 
 EventSink = Callable[[reconcile.Event], None]
-
-
-@dataclass
-class Shared:
-    """What all jobs share: the Kubernetes client, settings, Connect clients."""
-
-    kube: Kube
-    settings: Settings
-    _clients: dict[tuple[str, str, str, str], ConnectClient] = field(default_factory=dict)
-    _secrets: dict[tuple[str, str], tuple[float, dict[str, str] | None]] = field(
-        default_factory=dict
-    )
-
-    async def secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        key = (namespace, name)
-        cached = self._secrets.get(key)
-        if cached is not None and time.monotonic() - cached[0] < SECRET_TTL:
-            return cached[1]
-        data = await self.kube.read_secret(namespace, name)
-        self._secrets[key] = (time.monotonic(), data)
-        return data
-
-    async def connect_client(
-        self, namespace: str, spec: v1alpha1.ConnectSpec
-    ) -> ConnectClient | BackendError:
-        auth: ConnectAuth | None = None
-        fingerprint = ""
-        if spec.auth_secret_ref is not None:
-            try:
-                data = await self.secret(namespace, spec.auth_secret_ref.name)
-            except KubeError as exc:
-                return BackendError(
-                    "secrets",
-                    "SecretUnreadable",
-                    f"reading Secret {spec.auth_secret_ref.name}: {exc.message}",
-                    transient=True,
-                )
-            if data is None:
-                return BackendError(
-                    "secrets",
-                    "SecretNotFound",
-                    f"Secret {spec.auth_secret_ref.name} (spec.connect.authSecretRef) does not "
-                    f"exist in namespace {namespace}",
-                    transient=False,
-                )
-            try:
-                auth = ConnectAuth.from_secret(data)
-            except ValueError as exc:
-                return BackendError("secrets", "SecretInvalid", str(exc), transient=False)
-            fingerprint = str(hash(tuple(sorted(data.items()))))
-        key = (spec.url, spec.request_timeout, namespace, fingerprint)
-        client = self._clients.get(key)
-        if client is None:
-            timeout = retention.parse_duration(spec.request_timeout).total_seconds()
-            client = ConnectClient(spec.url, auth=auth, timeout=timeout)
-            self._clients[key] = client
-        return client
-
-    async def close(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        await self.kube.close()
 
 
 @dataclass
