@@ -25,6 +25,7 @@ from syncjob_operator.api import v1alpha1
 from syncjob_operator.backends import strimzi, workloads
 from syncjob_operator.backends.connect import ConnectError
 from syncjob_operator.backends.kube import Kube, KubeError
+from syncjob_operator.controller import pacing
 from syncjob_operator.controller.retention import RetentionProber
 from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import reconcile, retention
@@ -57,11 +58,9 @@ class JobLoop:
     # Each source connector's committed offsets as last read (for SQL Server's commit LSN).
     source_offsets: dict[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
     requested: dict[str, tuple[object, float]] = field(default_factory=dict)
-    transition_started: float | None = None
-    poll_delay: float = 0.0
-    error_streak: int = 0
-    # Since when (monotonic) the backends have kept failing: see Context.stall_after.
-    errors_since: float | None = None
+    pacer: pacing.Pacer = field(init=False)
+    # Since when the backends have kept failing: see Context.stall_after.
+    stall: pacing.StallClock = field(default_factory=pacing.StallClock)
     action_errors: list[BackendError] = field(default_factory=list)
     written: dict[str, Any] | None = None
     prober: RetentionProber = field(default_factory=RetentionProber)
@@ -73,6 +72,9 @@ class JobLoop:
     last_seen_version: str | None = None
     # A status someone else wrote over ours: the base of the next patch.
     foreign_status: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.pacer = pacing.Pacer(self.shared.settings)
 
     @property
     def settings(self) -> Settings:
@@ -92,11 +94,10 @@ class JobLoop:
             started = time.monotonic()
             try:
                 plan = await self.step(body)
-                delay = self._delay(plan.pace, plan.status)
+                delay = self.pacer.after(plan.pace, plan.status, now=time.monotonic())
             except Exception:
                 logger.exception("reconcile of %s/%s failed", self.namespace, self.name)
-                self.error_streak += 1
-                delay = min(self.settings.retry_max, self.settings.retry_min * 2**self.error_streak)
+                delay = self.pacer.failed()
             metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
             await self._sleep(delay, stopped)
 
@@ -113,28 +114,6 @@ class JobLoop:
                 continue
             self.wake.clear()
             return
-
-    def _delay(self, pace: reconcile.Pace, status: v1alpha1.SyncJobStatus) -> float:
-        s = self.settings
-        if pace is reconcile.Pace.TRANSITION:
-            if self.transition_started is None:
-                self.transition_started = time.monotonic()
-                self.poll_delay = s.transition_poll_min
-            elif time.monotonic() - self.transition_started > s.transition_fast_window:
-                # Most pauses land within the fast window (Connect takes
-                # ~50-200 ms); past it, back off so a slow one costs little.
-                self.poll_delay = min(s.transition_poll_max, self.poll_delay * 1.5)
-            return self.poll_delay
-        self.transition_started = None
-        if pace is reconcile.Pace.RETRY:
-            self.error_streak += 1
-            return float(min(s.retry_max, s.retry_min * 2.0 ** (self.error_streak - 1)))
-        self.error_streak = 0
-        if pace is reconcile.Pace.WAITING:
-            return s.stage_poll_interval
-        if status.phase in ("Paused", "Pausing") and status.retention is not None:
-            return min(s.resync_interval, s.retention_interval)
-        return s.resync_interval
 
     # --- one pass -------------------------------------------------------
 
@@ -153,20 +132,13 @@ class JobLoop:
         now = datetime.now(UTC)
         observed = await self.observe(spec, previous)
         bound, retention_errors = await self._retention(spec, previous, now)
-        elapsed = time.monotonic() - self.transition_started if self.transition_started else 0.0
-        if not observed.errors:
-            self.errors_since = None
-        elif self.errors_since is None:
-            self.errors_since = time.monotonic()
         ctx = reconcile.Context(
             generation=generation,
             now=now,
             previous=previous,
-            transition_elapsed=elapsed,
+            transition_elapsed=self.pacer.transition_elapsed(now=time.monotonic()),
             transition_timeout=self.settings.transition_timeout,
-            errors_elapsed=(
-                time.monotonic() - self.errors_since if self.errors_since is not None else 0.0
-            ),
+            errors_elapsed=self.stall.update(failing=bool(observed.errors), now=time.monotonic()),
             stall_after=self.settings.stall_after,
             retention=bound,
             retention_errors=retention_errors,
