@@ -26,6 +26,7 @@ from syncjob_operator.backends import strimzi, workloads
 from syncjob_operator.backends.connect import ConnectError
 from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.controller import pacing
+from syncjob_operator.controller.ledger import Ledger
 from syncjob_operator.controller.retention import RetentionProber
 from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import reconcile, retention
@@ -35,9 +36,6 @@ from syncjob_operator.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# A request (PUT pause, a scale) already made is not repeated for this long
-# while its effect is on its way: Connect answers 202 and acts later.
-REISSUE_AFTER = 5.0
 # Phases in which a pause has begun, so the change log is piling up.
 PAUSE_PHASES = ("Pausing", "Paused", "Failed")
 
@@ -57,7 +55,7 @@ class JobLoop:
     offsets_read_at: float | None = None
     # Each source connector's committed offsets as last read (for SQL Server's commit LSN).
     source_offsets: dict[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
-    requested: dict[str, tuple[object, float]] = field(default_factory=dict)
+    ledger: Ledger = field(default_factory=Ledger)
     pacer: pacing.Pacer = field(init=False)
     # Since when the backends have kept failing: see Context.stall_after.
     stall: pacing.StallClock = field(default_factory=pacing.StallClock)
@@ -284,20 +282,7 @@ class JobLoop:
 
     async def act(self, spec: v1alpha1.SyncJobSpec, actions: tuple[reconcile.Action, ...]) -> None:
         kube = self.shared.kube
-        now = time.monotonic()
-        jobs: list[Any] = []
-        # A request is only "already made" while the decision keeps asking for
-        # it; once a pass no longer asks, the next ask is a new request.
-        asked = {_action_key(a)[0] for a in actions}
-        for key in [k for k in self.requested if k not in asked]:
-            del self.requested[key]
-        for action in actions:
-            key, value = _action_key(action)
-            last = self.requested.get(key)
-            if last is not None and last[0] == value and now - last[1] < REISSUE_AFTER:
-                continue
-            self.requested[key] = (value, now)
-            jobs.append(self._do(spec, action, kube))
+        jobs = [self._do(spec, a, kube) for a in self.ledger.due(actions, now=time.monotonic())]
         for result in await asyncio.gather(*jobs, return_exceptions=True):
             if isinstance(result, BaseException):
                 raise result
@@ -321,16 +306,13 @@ class JobLoop:
                 await workloads.clear_saved(kube, self.namespace, action.ref)
         except ConnectError as exc:
             # Reported (condition, metrics) with the next observation.
-            self._forget(action)
+            self.ledger.forget(action)
             self.action_errors.append(exc.error)
         except KubeError as exc:
-            self._forget(action)
+            self.ledger.forget(action)
             self.action_errors.append(
                 BackendError("workloads", "KubernetesError", exc.message, transient=True)
             )
-
-    def _forget(self, action: reconcile.Action) -> None:
-        self.requested.pop(_action_key(action)[0], None)
 
     async def write_status(self, status: v1alpha1.SyncJobStatus) -> None:
         new = v1alpha1.dump(status)
@@ -392,13 +374,3 @@ class JobLoop:
             await asyncio.sleep(delay)
             delay = min(self.settings.transition_poll_max * 2, delay * 1.5)
         return False
-
-
-def _action_key(action: reconcile.Action) -> tuple[str, object]:
-    if isinstance(action, reconcile.ConnectorAction):
-        return f"connector/{action.name}", action.target
-    if isinstance(action, reconcile.KafkaConnectorAction):
-        return f"kafkaconnector/{action.name}", action.state
-    if isinstance(action, reconcile.ScaleAction):
-        return f"scale/{action.ref.kind}/{action.ref.name}", (action.replicas, action.save)
-    return f"clear/{action.ref.kind}/{action.ref.name}", None
