@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,9 +28,9 @@ from syncjob_operator.controller import pacing
 from syncjob_operator.controller.ledger import Ledger
 from syncjob_operator.controller.retention import RetentionProber
 from syncjob_operator.controller.shared import Shared
+from syncjob_operator.controller.status import StatusBook
 from syncjob_operator.decide import reconcile, retention
 from syncjob_operator.decide.observed import BackendError, ConnectorState, Observed
-from syncjob_operator.decide.patch import merge_patch
 from syncjob_operator.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -60,19 +59,13 @@ class JobLoop:
     # Since when the backends have kept failing: see Context.stall_after.
     stall: pacing.StallClock = field(default_factory=pacing.StallClock)
     action_errors: list[BackendError] = field(default_factory=list)
-    written: dict[str, Any] | None = None
+    book: StatusBook = field(init=False)
     prober: RetentionProber = field(default_factory=RetentionProber)
-    status_writes: int = 0
     seen_generation: object = None
-    # The statuses this loop wrote lately, and the object's version at the
-    # last pass: see _adopt_foreign_status.
-    recent_writes: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=16))
-    last_seen_version: str | None = None
-    # A status someone else wrote over ours: the base of the next patch.
-    foreign_status: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.pacer = pacing.Pacer(self.shared.settings)
+        self.book = StatusBook(f"{self.namespace}/{self.name}")
 
     @property
     def settings(self) -> Settings:
@@ -118,11 +111,7 @@ class JobLoop:
     async def step(self, body: Mapping[str, Any]) -> reconcile.Plan:
         generation = int(body.get("metadata", {}).get("generation") or 0)
         await self._adopt_foreign_status(body)
-        previous = self._read_status(
-            self.written if self.written is not None else body.get("status")
-        )
-        if self.written is None:
-            self.written = v1alpha1.dump(previous)
+        previous = self.book.previous(body)
         try:
             spec = v1alpha1.parse_spec(dict(body.get("spec") or {}))
         except pydantic.ValidationError as exc:
@@ -150,54 +139,25 @@ class JobLoop:
         return plan
 
     async def _adopt_foreign_status(self, body: Mapping[str, Any]) -> None:
-        """Notice a status someone else wrote over ours, so the next write repairs it.
-
-        Status is diffed against what this loop wrote last, so that an
-        unchanged status costs no request.  A status changed by anyone else
-        (kubectl --subresource=status, a restore) would then never be put
-        right.  When the watched object shows a new version whose status is
-        none of the ones this loop wrote lately, one GET tells a foreign
-        write from a watch event that is merely older than our last write.
-        What this loop knows (pausedAt above all: deadlines count from it)
-        stays the previous status; the foreign one is only the patch's base.
-        """
-        version = body.get("metadata", {}).get("resourceVersion")
-        if version is None or version == self.last_seen_version:
-            return
-        self.last_seen_version = version
-        if not self.status_not_ours(body):
+        """Notice a status someone else wrote over ours, so the next write repairs it."""
+        if not self.book.needs_check(body):
             return
         fresh = await self.shared.kube.get(self.path)
-        if fresh is None:
-            return
-        live = v1alpha1.dump(self._read_status(fresh.get("status")))
-        if live != self.written:
+        if fresh is not None and self.book.adopt(fresh):
             logger.info(
                 "status of %s/%s was changed outside the operator; it will be rewritten",
                 self.namespace,
                 self.name,
             )
-            self.foreign_status = live
 
-    def status_not_ours(self, body: Mapping[str, Any]) -> bool:
-        """Whether the object's status is none of the ones this loop wrote lately."""
-        if self.written is None:
-            return False
-        seen = v1alpha1.dump(self._read_status(body.get("status")))
-        return seen != self.written and seen not in self.recent_writes
-
-    def _read_status(self, raw: Any) -> v1alpha1.SyncJobStatus:
-        try:
-            return v1alpha1.parse_status(dict(raw or {}))
-        except pydantic.ValidationError as exc:
-            # Not one this operator wrote: start over rather than fail every pass.
-            logger.warning(
-                "ignoring an unreadable status of %s/%s: %s",
-                self.namespace,
-                self.name,
-                exc.errors()[0]["msg"],
-            )
-            return v1alpha1.SyncJobStatus()
+    def notice(self, body: Mapping[str, Any]) -> None:
+        """A watch event: wake the loop for a new spec, a deletion, or a status not ours."""
+        generation = body.get("metadata", {}).get("generation")
+        if generation != self.seen_generation or body.get("metadata", {}).get("deletionTimestamp"):
+            self.seen_generation = generation
+            self.wake.set()
+        elif self.book.not_ours(body):
+            self.wake.set()  # someone else wrote the status: repair it now, not at the next resync
 
     async def _retention(
         self, spec: v1alpha1.SyncJobSpec, previous: v1alpha1.SyncJobStatus, now: datetime
@@ -315,16 +275,11 @@ class JobLoop:
             )
 
     async def write_status(self, status: v1alpha1.SyncJobStatus) -> None:
-        new = v1alpha1.dump(status)
-        base = self.foreign_status if self.foreign_status is not None else self.written
-        patch = merge_patch(base or {}, new)
+        new, patch = self.book.patch(status)
         if patch:
             await self.shared.kube.merge_patch(f"{self.path}/status", {"status": patch})
-            self.recent_writes.append(new)
-            self.status_writes += 1
         # Without a patch, the object already says this (someone wrote just it).
-        self.written = new
-        self.foreign_status = None
+        self.book.wrote(new, patched=bool(patch))
 
     async def _invalid_spec(
         self, exc: pydantic.ValidationError, generation: int, previous: v1alpha1.SyncJobStatus
@@ -356,7 +311,7 @@ class JobLoop:
         deadline = time.monotonic() + within
         delay = self.settings.transition_poll_min
         while time.monotonic() < deadline:
-            previous = v1alpha1.parse_status(self.written or dict(body.get("status") or {}))
+            previous = v1alpha1.parse_status(self.book.written or dict(body.get("status") or {}))
             observed = await self.observe(resume, previous)
             plan = reconcile.decide(
                 resume,
@@ -368,7 +323,7 @@ class JobLoop:
                 ),
             )
             await self.act(resume, plan.actions)
-            self.written = v1alpha1.dump(plan.status)
+            self.book.keep(plan.status)
             if plan.status.phase == "Running" and not plan.actions and not observed.errors:
                 return True
             await asyncio.sleep(delay)

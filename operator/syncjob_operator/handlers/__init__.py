@@ -119,12 +119,7 @@ async def wake(*, body: kopf.Body, memo: Any, **_: Any) -> None:
     loop: JobLoop | None = getattr(memo, "loop", None)
     if loop is None:
         return
-    generation = body.get("metadata", {}).get("generation")
-    if generation != loop.seen_generation or body.get("metadata", {}).get("deletionTimestamp"):
-        loop.seen_generation = generation
-        loop.wake.set()
-    elif loop.status_not_ours(body):
-        loop.wake.set()  # someone else wrote the status: repair it now, not at the next resync
+    loop.notice(body)
 
 
 @kopf.on.delete(*RESOURCE)
