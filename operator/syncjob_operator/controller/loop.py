@@ -26,11 +26,12 @@ from syncjob_operator.backends.connect import ConnectError
 from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.controller import pacing
 from syncjob_operator.controller.ledger import Ledger
+from syncjob_operator.controller.observe import Observer
 from syncjob_operator.controller.retention import RetentionProber
 from syncjob_operator.controller.shared import Shared
 from syncjob_operator.controller.status import StatusBook
-from syncjob_operator.decide import reconcile, retention
-from syncjob_operator.decide.observed import BackendError, ConnectorState, Observed
+from syncjob_operator.decide import reconcile, retention, workers
+from syncjob_operator.decide.observed import BackendError, Observed
 from syncjob_operator.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -50,10 +51,7 @@ class JobLoop:
     name: str
     emit: EventSink
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    connector_types: dict[str, str] = field(default_factory=dict)
-    offsets_read_at: float | None = None
-    # Each source connector's committed offsets as last read (for SQL Server's commit LSN).
-    source_offsets: dict[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    observer: Observer = field(default_factory=Observer)
     ledger: Ledger = field(default_factory=Ledger)
     pacer: pacing.Pacer = field(init=False)
     # Since when the backends have kept failing: see Context.stall_after.
@@ -117,7 +115,7 @@ class JobLoop:
         except pydantic.ValidationError as exc:
             return await self._invalid_spec(exc, generation, previous)
         now = datetime.now(UTC)
-        observed = await self.observe(spec, previous)
+        observed = workers.settle(await self.observe(spec, previous))
         bound, retention_errors = await self._retention(spec, previous, now)
         ctx = reconcile.Context(
             generation=generation,
@@ -176,68 +174,21 @@ class JobLoop:
             paused_at=paused_at,
             now=now,
             interval=self.settings.retention_interval,
-            source_offsets=[o for n in names for o in self.source_offsets.get(n, ())],
+            source_offsets=self.observer.offsets_of(names),
         )
 
     async def observe(
         self, spec: v1alpha1.SyncJobSpec, previous: v1alpha1.SyncJobStatus
     ) -> Observed:
-        kube = self.shared.kube
-        errors: list[BackendError] = list(self.action_errors)
+        """What the backends say, with the errors of the last pass's actions (not yet judged)."""
+        carried = tuple(self.action_errors)
         self.action_errors.clear()
-
-        seen_workloads = await asyncio.gather(
-            *(workloads.observe(kube, self.namespace, ref) for ref in spec.workloads)
-        )
-        seen_strimzi = await asyncio.gather(
-            *(strimzi.observe(kube, self.namespace, ref.name) for ref in spec.kafka_connectors)
-        )
-        errors += [e for _, e in (*seen_workloads, *seen_strimzi) if e is not None]
-
-        connectors: list[ConnectorState] = []
-        connect_skipped = False
-        if spec.connect is not None:
-            client = await self.shared.connect_client(self.namespace, spec.connect)
-            if isinstance(client, BackendError):
-                errors.append(client)
-                connectors = [
-                    ConnectorState(name=n, state="Unknown") for n in spec.connect.connectors
-                ]
-            else:
-                with_offsets = previous.stage != "CDC" or (
-                    self.offsets_read_at is None
-                    or time.monotonic() - self.offsets_read_at > self.settings.resync_interval
-                )
-                connectors, connect_errors = await client.observe(
-                    list(spec.connect.connectors),
-                    with_offsets=with_offsets,
-                    types=self.connector_types,
-                )
-                if with_offsets and not connect_errors:
-                    self.offsets_read_at = time.monotonic()
-                for c in connectors:
-                    if c.type:
-                        self.connector_types[c.name] = c.type
-                    if c.offsets is not None:  # read this pass; otherwise keep the last read
-                        self.source_offsets[c.name] = c.offsets
-                # The Connect workers may be the very workloads this job scales:
-                # while they are at zero (paused) or coming back (resuming: a
-                # Pod Ready before its worker serves, a Service's endpoints
-                # behind), nobody answers and nothing runs.  That is not an
-                # error.  Saved counts mark that window; the transition timeout
-                # bounds it.
-                ours = [w for w, _ in seen_workloads if w.saved_replicas is not None]
-                workers_away = bool(ours) and all(w.found for w in ours)
-                if connect_errors and workers_away and all(e.transient for e in connect_errors):
-                    connect_skipped = True
-                    connect_errors = []
-                errors += connect_errors
-        return Observed(
-            connectors=tuple(connectors),
-            kafka_connectors=tuple(c for c, _ in seen_strimzi),
-            workloads=tuple(w for w, _ in seen_workloads),
-            errors=tuple(errors),
-            connect_skipped=connect_skipped,
+        return await self.observer.observe(
+            shared=self.shared,
+            namespace=self.namespace,
+            spec=spec,
+            previous=previous,
+            carried=carried,
         )
 
     async def act(self, spec: v1alpha1.SyncJobSpec, actions: tuple[reconcile.Action, ...]) -> None:
@@ -312,7 +263,7 @@ class JobLoop:
         delay = self.settings.transition_poll_min
         while time.monotonic() < deadline:
             previous = v1alpha1.parse_status(self.book.written or dict(body.get("status") or {}))
-            observed = await self.observe(resume, previous)
+            observed = workers.settle(await self.observe(resume, previous))
             plan = reconcile.decide(
                 resume,
                 observed,
