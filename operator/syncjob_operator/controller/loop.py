@@ -107,6 +107,7 @@ class JobLoop:
     # --- one pass -------------------------------------------------------
 
     async def step(self, body: Mapping[str, Any]) -> reconcile.Plan:
+        """One pass of the loop: status written, events emitted, metrics recorded."""
         generation = int(body.get("metadata", {}).get("generation") or 0)
         await self._adopt_foreign_status(body)
         previous = self.book.previous(body)
@@ -114,6 +115,22 @@ class JobLoop:
             spec = v1alpha1.parse_spec(dict(body.get("spec") or {}))
         except pydantic.ValidationError as exc:
             return await self._invalid_spec(exc, generation, previous)
+        plan, _ = await self._pass(spec, previous, generation)
+        return plan
+
+    async def _pass(
+        self,
+        spec: v1alpha1.SyncJobSpec,
+        previous: v1alpha1.SyncJobStatus,
+        generation: int,
+        *,
+        releasing: bool = False,
+    ) -> tuple[reconcile.Plan, tuple[BackendError, ...]]:
+        """Observe, decide, act; then report, unless releasing. The plan, and the errors seen.
+
+        Releasing (the object is going), nothing is reported: no status write,
+        no Event, no metrics series (the delete handler has forgotten it).
+        """
         now = datetime.now(UTC)
         observed = workers.settle(await self.observe(spec, previous))
         bound, retention_errors = await self._retention(spec, previous, now)
@@ -130,11 +147,14 @@ class JobLoop:
         )
         plan = reconcile.decide(spec, observed, ctx)
         await self.act(spec, plan.actions)
+        if releasing:
+            self.book.keep(plan.status)
+            return plan, observed.errors
         await self.write_status(plan.status)
         for event in plan.events:
             self.emit(event)
         metrics.record(self.namespace, self.name, plan.status, observed.errors, now=now)
-        return plan
+        return plan, observed.errors
 
     async def _adopt_foreign_status(self, body: Mapping[str, Any]) -> None:
         """Notice a status someone else wrote over ours, so the next write repairs it."""
@@ -253,30 +273,24 @@ class JobLoop:
     # --- deletion -------------------------------------------------------
 
     async def release(self, body: Mapping[str, Any], *, within: float) -> bool:
-        """onDelete: Resume: resume everything this job paused, within a bound."""
+        """onDelete: Resume: resume everything this job paused, within a bound.
+
+        The loop's own pass, on the spec with ``paused`` forced to false, until
+        the job runs with nothing left to ask and nothing failing.
+        """
         try:
             spec = v1alpha1.parse_spec(dict(body.get("spec") or {}))
         except pydantic.ValidationError:
             return True
         resume = spec.model_copy(update={"paused": False})
+        generation = int(body.get("metadata", {}).get("generation") or 0)
         deadline = time.monotonic() + within
-        delay = self.settings.transition_poll_min
+        delay: float | None = None
         while time.monotonic() < deadline:
-            previous = v1alpha1.parse_status(self.book.written or dict(body.get("status") or {}))
-            observed = workers.settle(await self.observe(resume, previous))
-            plan = reconcile.decide(
-                resume,
-                observed,
-                reconcile.Context(
-                    generation=int(body.get("metadata", {}).get("generation") or 0),
-                    now=datetime.now(UTC),
-                    previous=previous,
-                ),
-            )
-            await self.act(resume, plan.actions)
-            self.book.keep(plan.status)
-            if plan.status.phase == "Running" and not plan.actions and not observed.errors:
+            previous = self.book.previous(body)
+            plan, errors = await self._pass(resume, previous, generation, releasing=True)
+            if plan.status.phase == "Running" and not plan.actions and not errors:
                 return True
+            delay = pacing.release_delay(delay, self.settings)
             await asyncio.sleep(delay)
-            delay = min(self.settings.transition_poll_max * 2, delay * 1.5)
         return False
