@@ -2,9 +2,13 @@
 
 The only place that strings the adapters and the pure decision together.  A
 Kopf daemon runs :meth:`JobLoop.run` for each SyncJob; a watch event that
-changes the spec wakes it at once, and otherwise it sleeps as long as the
-decision's pace says (fast while a pause is on its way, then the resync
-interval), every wait bounded.  Nothing here decides anything.
+changes the spec wakes it at once (:meth:`JobLoop.notice`), and otherwise it
+sleeps as long as the decision's pace says (:mod:`.pacing`), every wait
+bounded.  What a pass keeps for the next lives in small units of its own: the
+observer's connector types and offsets (:mod:`.observe`), the requests made
+(:mod:`.ledger`), what was written (:mod:`.status`).  Deleting a job with
+``onDelete: Resume`` runs the same pass with the spec resumed
+(:meth:`JobLoop.release`).  Nothing here decides anything.
 """
 
 from __future__ import annotations
@@ -44,7 +48,11 @@ EventSink = Callable[[reconcile.Event], None]
 
 @dataclass
 class JobLoop:
-    """The per-SyncJob state that lives between reconciles (never persisted)."""
+    """The per-SyncJob state that lives between reconciles (never persisted).
+
+    ``action_errors`` are the failures of the last pass's actions: reported
+    (condition, metrics) with the next observation.
+    """
 
     shared: Shared
     namespace: str
@@ -236,7 +244,6 @@ class JobLoop:
             else:
                 await workloads.clear_saved(kube, self.namespace, action.ref)
         except ConnectError as exc:
-            # Reported (condition, metrics) with the next observation.
             self.ledger.forget(action)
             self.action_errors.append(exc.error)
         except KubeError as exc:

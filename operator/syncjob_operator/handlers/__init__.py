@@ -1,9 +1,17 @@
 """Kopf wiring: thin registrations that hand each SyncJob to its reconcile loop.
 
-- a daemon per SyncJob runs :class:`JobLoop` until the object goes;
+- a daemon per SyncJob runs :class:`~syncjob_operator.controller.loop.JobLoop`
+  until the object goes;
 - a watch-event handler wakes that loop when the spec's generation changes,
   so a ``kubectl patch`` is acted on at once, not at the next resync;
-- a deletion handler (Kopf's finalizer) carries out ``spec.onDelete``.
+- a deletion handler (Kopf's finalizer) carries out ``spec.onDelete``;
+- start-up and clean-up make and close what all loops share.
+
+Each handler guards (is there a loop, what does onDelete say), then delegates
+to :mod:`syncjob_operator.controller`; what a pass does is decided there and in
+:mod:`syncjob_operator.decide`, never here.  This package and ``__main__`` are
+the only ones that import ``kopf``; it may import everything else, and nothing
+imports it but ``__main__``.
 
 Nothing is returned from handlers (Kopf would store it under status); the
 loop writes status itself, and only when it changed.
