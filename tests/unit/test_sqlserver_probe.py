@@ -23,10 +23,11 @@ import pytest
 
 from syncjob_operator.api import v1alpha1
 from syncjob_operator.backends.kube import Kube
+from syncjob_operator.controller.loop import JobLoop
+from syncjob_operator.controller.retention import RetentionProber, earliest_commit_lsn
+from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import ConnectorState
-from syncjob_operator.handlers import runtime
-from syncjob_operator.handlers.retention import RetentionProber, earliest_commit_lsn
 from syncjob_operator.probes import errors, sqlserver
 from syncjob_operator.settings import Settings
 
@@ -658,9 +659,9 @@ def test_job_loop_passes_the_last_read_offsets(monkeypatch: pytest.MonkeyPatch) 
     async def connect_client(namespace: str, spec: v1alpha1.ConnectSpec) -> FakeConnect:
         return connect
 
-    shared = runtime.Shared(kube=cast(Kube, SecretsOnly({"db": SECRET})), settings=Settings())
+    shared = Shared(kube=cast(Kube, SecretsOnly({"db": SECRET})), settings=Settings())
     monkeypatch.setattr(shared, "connect_client", connect_client)
-    loop = runtime.JobLoop(shared=shared, namespace="ns", name="job", emit=lambda e: None)
+    loop = JobLoop(shared=shared, namespace="ns", name="job", emit=lambda e: None)
     seen: list[list[Mapping[str, Any]]] = []
 
     async def current(**kwargs: Any) -> tuple[None, tuple[()]]:

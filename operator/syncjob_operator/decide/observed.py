@@ -105,4 +105,7 @@ class Observed:
     # Connect was not asked because the workers are scaled to zero by this
     # pause: its connectors are as paused as they can be.
     connect_skipped: bool = False
+    # The errors Kafka Connect's REST API gave this pass, not yet judged:
+    # decide.workers.settle moves them to errors, or drops them as connect_skipped.
+    connect_errors: tuple[BackendError, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)

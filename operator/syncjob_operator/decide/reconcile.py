@@ -23,7 +23,7 @@ from typing import Literal
 
 from syncjob_operator.api import v1alpha1
 from syncjob_operator.api.v1alpha1 import Phase, Stage
-from syncjob_operator.decide import conditions, retention, stage
+from syncjob_operator.decide import conditions, retention, stage, workers
 from syncjob_operator.decide.conditions import Wanted
 from syncjob_operator.decide.observed import (
     NOT_FOUND,
@@ -223,6 +223,9 @@ def _auto_resume_active(spec: v1alpha1.SyncJobSpec, ctx: Context) -> bool:
 
 
 def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan:
+    # Connect's errors judged (the workers may be away by this job's doing); a no-op
+    # for an observation judged already.
+    observed = workers.settle(observed)
     prev = ctx.previous
     draft = _Draft()
     auto_resumed = prev.auto_resumed if _auto_resume_active(spec, ctx) else None

@@ -1,9 +1,17 @@
 """Kopf wiring: thin registrations that hand each SyncJob to its reconcile loop.
 
-- a daemon per SyncJob runs :class:`runtime.JobLoop` until the object goes;
+- a daemon per SyncJob runs :class:`~syncjob_operator.controller.loop.JobLoop`
+  until the object goes;
 - a watch-event handler wakes that loop when the spec's generation changes,
   so a ``kubectl patch`` is acted on at once, not at the next resync;
-- a deletion handler (Kopf's finalizer) carries out ``spec.onDelete``.
+- a deletion handler (Kopf's finalizer) carries out ``spec.onDelete``;
+- start-up and clean-up make and close what all loops share.
+
+Each handler guards (is there a loop, what does onDelete say), then delegates
+to :mod:`syncjob_operator.controller`; what a pass does is decided there and in
+:mod:`syncjob_operator.decide`, never here.  This package and ``__main__`` are
+the only ones that import ``kopf``; it may import everything else, and nothing
+imports it but ``__main__``.
 
 Nothing is returned from handlers (Kopf would store it under status); the
 loop writes status itself, and only when it changed.
@@ -19,8 +27,9 @@ import kopf
 from syncjob_operator import metrics
 from syncjob_operator.api import v1alpha1
 from syncjob_operator.backends.kube import Kube, KubeError
+from syncjob_operator.controller.loop import JobLoop
+from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import reconcile
-from syncjob_operator.handlers import runtime
 from syncjob_operator.settings import Settings
 
 RESOURCE = (v1alpha1.GROUP, v1alpha1.VERSION, v1alpha1.PLURAL)
@@ -51,7 +60,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         settings.peering.clusterwide = not config.namespaces
     kube = await Kube.connect()
     await _check_access(kube, config)
-    memo.shared = runtime.Shared(kube=kube, settings=config)
+    memo.shared = Shared(kube=kube, settings=config)
 
 
 async def _check_access(kube: Kube, config: Settings) -> None:
@@ -77,19 +86,19 @@ async def _check_access(kube: Kube, config: Settings) -> None:
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
-    shared: runtime.Shared | None = getattr(memo, "shared", None)
+    shared: Shared | None = getattr(memo, "shared", None)
     if shared is not None:
         await shared.close()
 
 
-def _loop(memo: kopf.Memo, body: kopf.Body, namespace: str, name: str) -> runtime.JobLoop:
-    loop: runtime.JobLoop | None = getattr(memo, "loop", None)
+def _loop(memo: kopf.Memo, body: kopf.Body, namespace: str, name: str) -> JobLoop:
+    loop: JobLoop | None = getattr(memo, "loop", None)
     if loop is None:
 
         def emit(event: reconcile.Event) -> None:
             kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
-        loop = runtime.JobLoop(shared=memo.shared, namespace=namespace, name=name, emit=emit)
+        loop = JobLoop(shared=memo.shared, namespace=namespace, name=name, emit=emit)
         memo.loop = loop
     return loop
 
@@ -115,15 +124,10 @@ async def run(
 
 @kopf.on.event(*RESOURCE)
 async def wake(*, body: kopf.Body, memo: Any, **_: Any) -> None:
-    loop: runtime.JobLoop | None = getattr(memo, "loop", None)
+    loop: JobLoop | None = getattr(memo, "loop", None)
     if loop is None:
         return
-    generation = body.get("metadata", {}).get("generation")
-    if generation != loop.seen_generation or body.get("metadata", {}).get("deletionTimestamp"):
-        loop.seen_generation = generation
-        loop.wake.set()
-    elif loop.status_not_ours(body):
-        loop.wake.set()  # someone else wrote the status: repair it now, not at the next resync
+    loop.notice(body)
 
 
 @kopf.on.delete(*RESOURCE)

@@ -1,0 +1,303 @@
+"""One SyncJob's reconcile loop: observe, decide, act, write status when it changed.
+
+The only place that strings the adapters and the pure decision together.  A
+Kopf daemon runs :meth:`JobLoop.run` for each SyncJob; a watch event that
+changes the spec wakes it at once (:meth:`JobLoop.notice`), and otherwise it
+sleeps as long as the decision's pace says (:mod:`.pacing`), every wait
+bounded.  What a pass keeps for the next lives in small units of its own: the
+observer's connector types and offsets (:mod:`.observe`), the requests made
+(:mod:`.ledger`), what was written (:mod:`.status`).  Deleting a job with
+``onDelete: Resume`` runs the same pass with the spec resumed
+(:meth:`JobLoop.release`).  Nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pydantic
+
+from syncjob_operator import metrics
+from syncjob_operator.api import v1alpha1
+from syncjob_operator.backends import strimzi, workloads
+from syncjob_operator.backends.connect import ConnectError
+from syncjob_operator.backends.kube import Kube, KubeError
+from syncjob_operator.controller import pacing
+from syncjob_operator.controller.ledger import Ledger
+from syncjob_operator.controller.observe import Observer
+from syncjob_operator.controller.retention import RetentionProber
+from syncjob_operator.controller.shared import Shared
+from syncjob_operator.controller.status import StatusBook
+from syncjob_operator.decide import reconcile, retention, workers
+from syncjob_operator.decide.observed import BackendError, Observed
+from syncjob_operator.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Phases in which a pause has begun, so the change log is piling up.
+PAUSE_PHASES = ("Pausing", "Paused", "Failed")
+
+EventSink = Callable[[reconcile.Event], None]
+
+
+@dataclass
+class JobLoop:
+    """The per-SyncJob state that lives between reconciles (never persisted).
+
+    ``action_errors`` are the failures of the last pass's actions: reported
+    (condition, metrics) with the next observation.
+    """
+
+    shared: Shared
+    namespace: str
+    name: str
+    emit: EventSink
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    observer: Observer = field(default_factory=Observer)
+    ledger: Ledger = field(default_factory=Ledger)
+    pacer: pacing.Pacer = field(init=False)
+    # Since when the backends have kept failing: see Context.stall_after.
+    stall: pacing.StallClock = field(default_factory=pacing.StallClock)
+    action_errors: list[BackendError] = field(default_factory=list)
+    book: StatusBook = field(init=False)
+    prober: RetentionProber = field(default_factory=RetentionProber)
+    seen_generation: object = None
+
+    def __post_init__(self) -> None:
+        self.pacer = pacing.Pacer(self.shared.settings)
+        self.book = StatusBook(f"{self.namespace}/{self.name}")
+
+    @property
+    def settings(self) -> Settings:
+        return self.shared.settings
+
+    @property
+    def path(self) -> str:
+        return (
+            f"/apis/{v1alpha1.GROUP}/{v1alpha1.VERSION}/namespaces/{self.namespace}/"
+            f"{v1alpha1.PLURAL}/{self.name}"
+        )
+
+    # --- the loop -------------------------------------------------------
+
+    async def run(self, body: Mapping[str, Any], stopped: Callable[[], bool]) -> None:
+        while not stopped():
+            started = time.monotonic()
+            try:
+                plan = await self.step(body)
+                delay = self.pacer.after(plan.pace, plan.status, now=time.monotonic())
+            except Exception:
+                logger.exception("reconcile of %s/%s failed", self.namespace, self.name)
+                delay = self.pacer.failed()
+            metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+            await self._sleep(delay, stopped)
+
+    async def _sleep(self, delay: float, stopped: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + delay
+        while not stopped():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                # Wake early on a spec change; check `stopped` at least every second.
+                await asyncio.wait_for(self.wake.wait(), timeout=min(left, 1.0))
+            except TimeoutError:
+                continue
+            self.wake.clear()
+            return
+
+    # --- one pass -------------------------------------------------------
+
+    async def step(self, body: Mapping[str, Any]) -> reconcile.Plan:
+        """One pass of the loop: status written, events emitted, metrics recorded."""
+        generation = int(body.get("metadata", {}).get("generation") or 0)
+        await self._adopt_foreign_status(body)
+        previous = self.book.previous(body)
+        try:
+            spec = v1alpha1.parse_spec(dict(body.get("spec") or {}))
+        except pydantic.ValidationError as exc:
+            return await self._invalid_spec(exc, generation, previous)
+        plan, _ = await self._pass(spec, previous, generation)
+        return plan
+
+    async def _pass(
+        self,
+        spec: v1alpha1.SyncJobSpec,
+        previous: v1alpha1.SyncJobStatus,
+        generation: int,
+        *,
+        releasing: bool = False,
+    ) -> tuple[reconcile.Plan, tuple[BackendError, ...]]:
+        """Observe, decide, act; then report, unless releasing. The plan, and the errors seen.
+
+        Releasing (the object is going), nothing is reported: no status write,
+        no Event, no metrics series (the delete handler has forgotten it).
+        """
+        now = datetime.now(UTC)
+        observed = workers.settle(await self.observe(spec, previous))
+        bound, retention_errors = await self._retention(spec, previous, now)
+        ctx = reconcile.Context(
+            generation=generation,
+            now=now,
+            previous=previous,
+            transition_elapsed=self.pacer.transition_elapsed(now=time.monotonic()),
+            transition_timeout=self.settings.transition_timeout,
+            errors_elapsed=self.stall.update(failing=bool(observed.errors), now=time.monotonic()),
+            stall_after=self.settings.stall_after,
+            retention=bound,
+            retention_errors=retention_errors,
+        )
+        plan = reconcile.decide(spec, observed, ctx)
+        await self.act(spec, plan.actions)
+        if releasing:
+            self.book.keep(plan.status)
+            return plan, observed.errors
+        await self.write_status(plan.status)
+        for event in plan.events:
+            self.emit(event)
+        metrics.record(self.namespace, self.name, plan.status, observed.errors, now=now)
+        return plan, observed.errors
+
+    async def _adopt_foreign_status(self, body: Mapping[str, Any]) -> None:
+        """Notice a status someone else wrote over ours, so the next write repairs it."""
+        if not self.book.needs_check(body):
+            return
+        fresh = await self.shared.kube.get(self.path)
+        if fresh is not None and self.book.adopt(fresh):
+            logger.info(
+                "status of %s/%s was changed outside the operator; it will be rewritten",
+                self.namespace,
+                self.name,
+            )
+
+    def notice(self, body: Mapping[str, Any]) -> None:
+        """A watch event: wake the loop for a new spec, a deletion, or a status not ours."""
+        generation = body.get("metadata", {}).get("generation")
+        if generation != self.seen_generation or body.get("metadata", {}).get("deletionTimestamp"):
+            self.seen_generation = generation
+            self.wake.set()
+        elif self.book.not_ours(body):
+            self.wake.set()  # someone else wrote the status: repair it now, not at the next resync
+
+    async def _retention(
+        self, spec: v1alpha1.SyncJobSpec, previous: v1alpha1.SyncJobStatus, now: datetime
+    ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
+        paused_at = reconcile.parse_time(previous.paused_at)
+        if not spec.paused or paused_at is None or previous.phase not in PAUSE_PHASES:
+            self.prober.reset()
+            return None, ()
+        if spec.source is None and spec.kafka is None:
+            return None, ()
+        names = spec.connect.connectors if spec.connect is not None else []
+        return await self.prober.current(
+            kube=self.shared.kube,
+            namespace=self.namespace,
+            spec=spec,
+            paused_at=paused_at,
+            now=now,
+            interval=self.settings.retention_interval,
+            source_offsets=self.observer.offsets_of(names),
+        )
+
+    async def observe(
+        self, spec: v1alpha1.SyncJobSpec, previous: v1alpha1.SyncJobStatus
+    ) -> Observed:
+        """What the backends say, with the errors of the last pass's actions (not yet judged)."""
+        carried = tuple(self.action_errors)
+        self.action_errors.clear()
+        return await self.observer.observe(
+            shared=self.shared,
+            namespace=self.namespace,
+            spec=spec,
+            previous=previous,
+            carried=carried,
+        )
+
+    async def act(self, spec: v1alpha1.SyncJobSpec, actions: tuple[reconcile.Action, ...]) -> None:
+        kube = self.shared.kube
+        jobs = [self._do(spec, a, kube) for a in self.ledger.due(actions, now=time.monotonic())]
+        for result in await asyncio.gather(*jobs, return_exceptions=True):
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _do(self, spec: v1alpha1.SyncJobSpec, action: reconcile.Action, kube: Kube) -> None:
+        try:
+            if isinstance(action, reconcile.ConnectorAction):
+                assert spec.connect is not None
+                client = await self.shared.connect_client(self.namespace, spec.connect)
+                if isinstance(client, BackendError):
+                    self.action_errors.append(client)
+                    return
+                await client.request_state(action.name, action.target)
+            elif isinstance(action, reconcile.KafkaConnectorAction):
+                await strimzi.set_state(kube, self.namespace, action.name, action.state)
+            elif isinstance(action, reconcile.ScaleAction):
+                await workloads.scale(
+                    kube, self.namespace, action.ref, replicas=action.replicas, save=action.save
+                )
+            else:
+                await workloads.clear_saved(kube, self.namespace, action.ref)
+        except ConnectError as exc:
+            self.ledger.forget(action)
+            self.action_errors.append(exc.error)
+        except KubeError as exc:
+            self.ledger.forget(action)
+            self.action_errors.append(
+                BackendError("workloads", "KubernetesError", exc.message, transient=True)
+            )
+
+    async def write_status(self, status: v1alpha1.SyncJobStatus) -> None:
+        new, patch = self.book.patch(status)
+        if patch:
+            await self.shared.kube.merge_patch(f"{self.path}/status", {"status": patch})
+        # Without a patch, the object already says this (someone wrote just it).
+        self.book.wrote(new, patched=bool(patch))
+
+    async def _invalid_spec(
+        self, exc: pydantic.ValidationError, generation: int, previous: v1alpha1.SyncJobStatus
+    ) -> reconcile.Plan:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        spec_error = BackendError("connect", "InvalidSpec", f"spec is invalid: {problems}", False)
+        stub = v1alpha1.SyncJobSpec(paused=False, workloads=[])
+        plan = reconcile.decide(
+            stub,
+            Observed(errors=(spec_error,)),
+            reconcile.Context(generation=generation, now=datetime.now(UTC), previous=previous),
+        )
+        await self.write_status(plan.status)
+        for event in plan.events:
+            self.emit(event)
+        return reconcile.Plan((), plan.status, plan.events, reconcile.Pace.RETRY)
+
+    # --- deletion -------------------------------------------------------
+
+    async def release(self, body: Mapping[str, Any], *, within: float) -> bool:
+        """onDelete: Resume: resume everything this job paused, within a bound.
+
+        The loop's own pass, on the spec with ``paused`` forced to false, until
+        the job runs with nothing left to ask and nothing failing.
+        """
+        try:
+            spec = v1alpha1.parse_spec(dict(body.get("spec") or {}))
+        except pydantic.ValidationError:
+            return True
+        resume = spec.model_copy(update={"paused": False})
+        generation = int(body.get("metadata", {}).get("generation") or 0)
+        deadline = time.monotonic() + within
+        delay: float | None = None
+        while time.monotonic() < deadline:
+            previous = self.book.previous(body)
+            plan, errors = await self._pass(resume, previous, generation, releasing=True)
+            if plan.status.phase == "Running" and not plan.actions and not errors:
+                return True
+            delay = pacing.release_delay(delay, self.settings)
+            await asyncio.sleep(delay)
+        return False

@@ -1,0 +1,95 @@
+"""One pass's look at a job's backends: Kafka Connect, the workloads, Strimzi KafkaConnectors.
+
+The reads run concurrently and every failure becomes a
+:class:`~syncjob_operator.decide.observed.BackendError` in the observation,
+never an exception.  What Kafka Connect answered is handed over as it is:
+whether its errors count is the decision's business
+(:mod:`syncjob_operator.decide.workers`).  Kept between passes: each
+connector's type (so that it is not asked again), and the source connectors'
+committed offsets as last read (for SQL Server's commit LSN), which are read
+at most once a resync interval once the job is in the CDC stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncjob_operator.api import v1alpha1
+from syncjob_operator.backends import strimzi, workloads
+from syncjob_operator.controller.shared import Shared
+from syncjob_operator.decide.observed import BackendError, ConnectorState, Observed
+
+
+@dataclass
+class Observer:
+    """What one job's observations keep between passes."""
+
+    # Monotonic seconds: when the offsets were last read.
+    clock: Callable[[], float] = time.monotonic
+    connector_types: dict[str, str] = field(default_factory=dict)
+    offsets_read_at: float | None = None
+    # Each source connector's committed offsets as last read (for SQL Server's commit LSN).
+    source_offsets: dict[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+
+    def offsets_of(self, names: Iterable[str]) -> list[Mapping[str, Any]]:
+        """The last read offsets of these connectors, in order."""
+        return [o for n in names for o in self.source_offsets.get(n, ())]
+
+    async def observe(
+        self,
+        *,
+        shared: Shared,
+        namespace: str,
+        spec: v1alpha1.SyncJobSpec,
+        previous: v1alpha1.SyncJobStatus,
+        carried: Sequence[BackendError] = (),
+    ) -> Observed:
+        """What the backends say now; ``carried`` are errors of the last pass's actions."""
+        kube = shared.kube
+        errors: list[BackendError] = list(carried)
+        seen_workloads = await asyncio.gather(
+            *(workloads.observe(kube, namespace, ref) for ref in spec.workloads)
+        )
+        seen_strimzi = await asyncio.gather(
+            *(strimzi.observe(kube, namespace, ref.name) for ref in spec.kafka_connectors)
+        )
+        errors += [e for _, e in (*seen_workloads, *seen_strimzi) if e is not None]
+
+        connectors: list[ConnectorState] = []
+        connect_errors: list[BackendError] = []
+        if spec.connect is not None:
+            client = await shared.connect_client(namespace, spec.connect)
+            if isinstance(client, BackendError):
+                # No client (its Secret): reported as it is, whatever the workers do.
+                errors.append(client)
+                connectors = [
+                    ConnectorState(name=n, state="Unknown") for n in spec.connect.connectors
+                ]
+            else:
+                with_offsets = previous.stage != "CDC" or (
+                    self.offsets_read_at is None
+                    or self.clock() - self.offsets_read_at > shared.settings.resync_interval
+                )
+                connectors, connect_errors = await client.observe(
+                    list(spec.connect.connectors),
+                    with_offsets=with_offsets,
+                    types=self.connector_types,
+                )
+                if with_offsets and not connect_errors:
+                    self.offsets_read_at = self.clock()
+                for c in connectors:
+                    if c.type:
+                        self.connector_types[c.name] = c.type
+                    if c.offsets is not None:  # read this pass; otherwise keep the last read
+                        self.source_offsets[c.name] = c.offsets
+        return Observed(
+            connectors=tuple(connectors),
+            kafka_connectors=tuple(c for c, _ in seen_strimzi),
+            workloads=tuple(w for w, _ in seen_workloads),
+            errors=tuple(errors),
+            connect_errors=tuple(connect_errors),
+        )

@@ -1,0 +1,109 @@
+"""What one job's loop wrote to its status, so that an unchanged status costs no request.
+
+Status is diffed against what the loop wrote last, and only the difference
+is patched.  A status changed by anyone else (``kubectl --subresource=status``,
+a restore from backup) would then never be put right, so the book also keeps
+the statuses written lately and the object's last version seen: a watched
+object whose status is none of ours is checked (one GET, by the loop) and,
+when it really is foreign, becomes the base of the next patch.  What the loop
+knows (``pausedAt`` above all: deadlines count from it) stays the previous
+status; the foreign one is only the patch's base.
+
+No I/O here: the loop reads and writes, the book says what and remembers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+
+from syncjob_operator.api import v1alpha1
+from syncjob_operator.decide.patch import merge_patch
+
+logger = logging.getLogger(__name__)
+
+# How many of its own recent writes the loop recognises in a watch event that
+# arrives late (older than the last write).
+RECENT_WRITES = 16
+
+
+@dataclass
+class StatusBook:
+    """One job's status bookkeeping; ``job`` ("namespace/name") only names it in logs."""
+
+    job: str
+    # The status as the loop last wrote (or found) it; None before the first pass.
+    written: dict[str, Any] | None = None
+    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_WRITES))
+    last_seen_version: str | None = None
+    # A status someone else wrote over ours: the base of the next patch.
+    foreign: dict[str, Any] | None = None
+    writes: int = 0
+
+    def read(self, raw: Any) -> v1alpha1.SyncJobStatus:
+        """A status as the API has it; an unreadable one reads as empty."""
+        try:
+            return v1alpha1.parse_status(dict(raw or {}))
+        except pydantic.ValidationError as exc:
+            # Not one this operator wrote: start over rather than fail every pass.
+            logger.warning(
+                "ignoring an unreadable status of %s: %s", self.job, exc.errors()[0]["msg"]
+            )
+            return v1alpha1.SyncJobStatus()
+
+    def previous(self, body: Mapping[str, Any]) -> v1alpha1.SyncJobStatus:
+        """The status a pass starts from: what the loop wrote, else (first pass) the object's."""
+        previous = self.read(self.written if self.written is not None else body.get("status"))
+        if self.written is None:
+            self.written = v1alpha1.dump(previous)
+        return previous
+
+    def not_ours(self, body: Mapping[str, Any]) -> bool:
+        """Whether the object's status is none of the ones this loop wrote lately."""
+        if self.written is None:
+            return False
+        seen = v1alpha1.dump(self.read(body.get("status")))
+        return seen != self.written and seen not in self.recent
+
+    def needs_check(self, body: Mapping[str, Any]) -> bool:
+        """A new version of the object whose status is not ours: GET it, then :meth:`adopt`.
+
+        The GET tells a foreign write from a watch event that is merely older
+        than the loop's last write.  Each version is checked once.
+        """
+        version = body.get("metadata", {}).get("resourceVersion")
+        if version is None or version == self.last_seen_version:
+            return False
+        self.last_seen_version = version
+        return self.not_ours(body)
+
+    def adopt(self, fresh: Mapping[str, Any]) -> bool:
+        """The object as just read: whether its status is foreign (then the next patch's base)."""
+        live = v1alpha1.dump(self.read(fresh.get("status")))
+        if live == self.written:
+            return False
+        self.foreign = live
+        return True
+
+    def patch(self, status: v1alpha1.SyncJobStatus) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The status as written, and the merge patch that writes it (empty: nothing to do)."""
+        new = v1alpha1.dump(status)
+        base = self.foreign if self.foreign is not None else self.written
+        return new, merge_patch(base or {}, new)
+
+    def wrote(self, new: dict[str, Any], *, patched: bool) -> None:
+        """``new`` is now the object's status: patched, or (no patch) it said so already."""
+        if patched:
+            self.recent.append(new)
+            self.writes += 1
+        self.written = new
+        self.foreign = None
+
+    def keep(self, status: v1alpha1.SyncJobStatus) -> None:
+        """The next pass starts from ``status``, which is not written (the job is going)."""
+        self.written = v1alpha1.dump(status)

@@ -1,0 +1,146 @@
+"""The loop's passes against a Kafka Connect stand-in that does what it is asked at once.
+
+The loop's units (pacing, ledger, status book, the workers rule) have their
+own tables; these check how one pass strings them together, and that
+releasing (onDelete: Resume) is that same pass with nothing reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+
+from syncjob_operator.api import v1alpha1
+from syncjob_operator.backends.kube import Kube
+from syncjob_operator.controller.loop import JobLoop
+from syncjob_operator.controller.shared import Shared
+from syncjob_operator.decide import reconcile
+from syncjob_operator.decide.observed import ConnectorState, TaskState
+from syncjob_operator.settings import Settings
+
+
+class Connect:
+    """Kafka Connect as the loop uses it; ``obeys`` False: requests are taken, nothing moves."""
+
+    def __init__(self, state: str, *, obeys: bool = True) -> None:
+        self.states = {"src": state, "sink": state}
+        self.obeys = obeys
+        self.requests: list[tuple[str, str]] = []
+
+    async def observe(
+        self, names: list[str], *, with_offsets: bool, types: dict[str, str]
+    ) -> tuple[list[ConnectorState], list[Any]]:
+        return [
+            ConnectorState(
+                name=n,
+                state=self.states[n],
+                type="source" if n == "src" else "sink",
+                tasks=(TaskState(id=0, state=self.states[n]),),
+                offsets=({"lsn": 100, "txId": 7},) if n == "src" else None,
+            )
+            for n in names
+        ], []
+
+    async def request_state(self, name: str, target: str) -> None:
+        self.requests.append((name, target))
+        if self.obeys:
+            self.states[name] = target
+
+
+class StatusOnly:
+    """The Kubernetes API as a Connect-only job's loop uses it: the status subresource."""
+
+    def __init__(self) -> None:
+        self.patches: list[dict[str, Any]] = []
+
+    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        assert path.endswith("/status")
+        self.patches.append(patch["status"])
+        return {}
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        return None
+
+
+def job_loop(connect: Connect, kube: StatusOnly) -> tuple[JobLoop, list[reconcile.Event]]:
+    async def connect_client(namespace: str, spec: v1alpha1.ConnectSpec) -> Connect:
+        return connect
+
+    shared = Shared(kube=cast(Kube, kube), settings=Settings(transition_poll_min=0.001))
+    shared.connect_client = connect_client  # type: ignore[method-assign,assignment]
+    events: list[reconcile.Event] = []
+    return JobLoop(shared=shared, namespace="ns", name="job", emit=events.append), events
+
+
+def body(paused: bool, status: v1alpha1.SyncJobStatus | None = None, **spec: Any) -> Any:
+    return {
+        "metadata": {"generation": 3, "resourceVersion": "1"},
+        "spec": {
+            "paused": paused,
+            "connect": {"url": "http://connect:8083", "connectors": ["src", "sink"]},
+            **spec,
+        },
+        "status": v1alpha1.dump(status) if status is not None else {},
+    }
+
+
+PAUSED = v1alpha1.SyncJobStatus(
+    observed_generation=3, phase="Paused", stage="CDC", paused_at="2026-11-24T10:00:00Z"
+)
+
+
+def test_a_pass_writes_only_what_changed() -> None:
+    connect, kube = Connect("RUNNING"), StatusOnly()
+    loop, events = job_loop(connect, kube)
+
+    async def passes() -> list[reconcile.Plan]:
+        return [await loop.step(body(paused=True)) for _ in range(3)]
+
+    first, second, third = asyncio.run(passes())
+    assert connect.requests == [("src", "PAUSED"), ("sink", "PAUSED")]
+    assert (first.status.phase, second.status.phase, third.status.phase) == (
+        "Pausing",
+        "Paused",
+        "Paused",
+    )
+    # One write per change; the third pass saw nothing new and wrote nothing.
+    assert [p.get("phase") for p in kube.patches] == ["Pausing", "Paused"]
+    assert "Paused" in [e.reason for e in events]
+
+
+def test_release_resumes_on_the_loops_pass_and_reports_nothing() -> None:
+    connect, kube = Connect("PAUSED"), StatusOnly()
+    loop, events = job_loop(connect, kube)
+    done = asyncio.run(loop.release(body(paused=True, status=PAUSED), within=30.0))
+    assert done
+    assert sorted(connect.requests) == [("sink", "RUNNING"), ("src", "RUNNING")]
+    # The object is going: no status write, no Event.
+    assert (kube.patches, events) == ([], [])
+    # What the passes concluded is where a later pass would start from.
+    assert loop.book.previous(body(paused=True)).phase == "Running"
+
+
+def test_release_of_a_running_job_asks_nothing() -> None:
+    connect, kube = Connect("RUNNING"), StatusOnly()
+    loop, events = job_loop(connect, kube)
+    assert asyncio.run(loop.release(body(paused=False), within=30.0))
+    assert (connect.requests, kube.patches, events) == ([], [], [])
+
+
+def test_release_that_cannot_finish_says_so() -> None:
+    connect, kube = Connect("PAUSED", obeys=False), StatusOnly()
+    loop, events = job_loop(connect, kube)
+    assert not asyncio.run(loop.release(body(paused=True, status=PAUSED), within=0.3))
+    # Asked, once per key (the ledger), and nothing written on the way.
+    assert sorted(connect.requests) == [("sink", "RUNNING"), ("src", "RUNNING")]
+    assert (kube.patches, events) == ([], [])
+
+
+@pytest.mark.parametrize("spec", [{"pauseMode": "Sleep"}, {"workloads": "not a list"}])
+def test_release_of_an_invalid_spec_has_nothing_to_do(spec: dict[str, Any]) -> None:
+    connect, kube = Connect("PAUSED"), StatusOnly()
+    loop, events = job_loop(connect, kube)
+    assert asyncio.run(loop.release(body(paused=True, status=PAUSED, **spec), within=30.0))
+    assert (connect.requests, kube.patches, events) == ([], [], [])

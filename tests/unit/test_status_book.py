@@ -1,0 +1,137 @@
+"""Status bookkeeping: what was written, patches of the difference, a foreign status noticed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from syncjob_operator.api import v1alpha1
+from syncjob_operator.controller.status import StatusBook
+
+PAUSED = v1alpha1.SyncJobStatus(phase="Paused", stage="CDC", paused_at="2026-11-24T10:00:00Z")
+RUNNING = v1alpha1.SyncJobStatus(phase="Running", stage="CDC")
+RESUMING = v1alpha1.SyncJobStatus(phase="Resuming", stage="CDC")
+
+
+def body(status: v1alpha1.SyncJobStatus | dict[str, Any] | None, version: str | None = "1") -> Any:
+    raw = v1alpha1.dump(status) if isinstance(status, v1alpha1.SyncJobStatus) else status
+    metadata = {"resourceVersion": version} if version is not None else {}
+    return {"metadata": metadata, "status": raw}
+
+
+def wrote(book: StatusBook, status: v1alpha1.SyncJobStatus) -> dict[str, Any]:
+    new, patch = book.patch(status)
+    book.wrote(new, patched=bool(patch))
+    return patch
+
+
+def test_the_first_pass_starts_from_the_object_and_later_ones_from_what_was_written() -> None:
+    book = StatusBook("ns/job")
+    assert book.previous(body(PAUSED)) == PAUSED
+    assert book.written == v1alpha1.dump(PAUSED)
+    wrote(book, RUNNING)
+    # The object's status (a watch event behind our write) does not override ours.
+    assert book.previous(body(PAUSED)) == RUNNING
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [None, {}, {"phase": "NoSuchPhase"}, {"conditions": "not a list"}],
+)
+def test_an_unreadable_or_missing_status_reads_as_empty(raw: dict[str, Any] | None) -> None:
+    book = StatusBook("ns/job")
+    assert book.previous(body(raw)) == v1alpha1.SyncJobStatus()
+    assert book.written == v1alpha1.dump(v1alpha1.SyncJobStatus())
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "patch", "writes"),
+    [
+        # Unchanged: no request.
+        (PAUSED, PAUSED, {}, 0),
+        # Only what changed, with null for what went away.
+        (PAUSED, RUNNING, {"phase": "Running", "pausedAt": None}, 1),
+        (RUNNING, PAUSED, {"phase": "Paused", "pausedAt": "2026-11-24T10:00:00Z"}, 1),
+    ],
+)
+def test_only_the_difference_is_patched(
+    first: v1alpha1.SyncJobStatus,
+    then: v1alpha1.SyncJobStatus,
+    patch: dict[str, Any],
+    writes: int,
+) -> None:
+    book = StatusBook("ns/job")
+    book.previous(body(first))
+    assert wrote(book, then) == patch
+    assert (book.written, book.writes, len(book.recent)) == (v1alpha1.dump(then), writes, writes)
+
+
+# Each row: the status this loop wrote before (oldest first), then what a watch event shows.
+@pytest.mark.parametrize(
+    ("history", "seen", "not_ours"),
+    [
+        ([PAUSED], PAUSED, False),  # the last one written
+        ([PAUSED, RESUMING, RUNNING], RESUMING, False),  # a late event: one written lately
+        ([PAUSED, RUNNING], v1alpha1.SyncJobStatus(phase="Failed"), True),
+        ([PAUSED], v1alpha1.SyncJobStatus(), True),  # someone emptied it
+    ],
+)
+def test_not_ours(
+    history: list[v1alpha1.SyncJobStatus], seen: v1alpha1.SyncJobStatus, not_ours: bool
+) -> None:
+    book = StatusBook("ns/job")
+    book.previous(body(v1alpha1.SyncJobStatus()))
+    for status in history:
+        wrote(book, status)
+    assert book.not_ours(body(seen)) is not_ours
+
+
+def test_before_the_first_pass_nothing_is_foreign() -> None:
+    book = StatusBook("ns/job")
+    assert not book.not_ours(body(PAUSED))
+    assert not book.needs_check(body(PAUSED, version="7"))
+
+
+def test_each_new_version_whose_status_is_not_ours_is_checked_once() -> None:
+    book = StatusBook("ns/job")
+    book.previous(body(PAUSED))
+    foreign = v1alpha1.SyncJobStatus(phase="Running")
+    assert not book.needs_check(body(PAUSED, version="2"))  # ours
+    assert book.needs_check(body(foreign, version="3"))
+    assert not book.needs_check(body(foreign, version="3"))  # the same version again
+    assert not book.needs_check(body(foreign, version=None))  # no version to tell
+    assert book.needs_check(body(foreign, version="4"))
+
+
+def test_a_foreign_status_is_the_base_of_the_next_patch_and_the_previous_stays_ours() -> None:
+    book = StatusBook("ns/job")
+    book.previous(body(PAUSED))
+    # The GET shows what the event did: our own status (an old event) is no news.
+    assert not book.adopt(body(PAUSED))
+    assert book.foreign is None
+    edited = {**v1alpha1.dump(PAUSED), "phase": "Running"}
+    del edited["pausedAt"]
+    assert book.adopt(body(edited))
+    # What the loop knows stays the previous status (pausedAt: deadlines count from it).
+    assert book.previous(body(edited)) == PAUSED
+    # The repair patches the foreign status back to ours, then the base is ours again.
+    assert wrote(book, PAUSED) == {"phase": "Paused", "pausedAt": "2026-11-24T10:00:00Z"}
+    assert book.foreign is None
+    assert wrote(book, PAUSED) == {}
+
+
+def test_a_foreign_status_that_already_says_ours_costs_no_request() -> None:
+    book = StatusBook("ns/job")
+    book.previous(body(PAUSED))
+    assert book.adopt(body(RUNNING))
+    assert wrote(book, RUNNING) == {}
+    assert (book.written, book.foreign, book.writes) == (v1alpha1.dump(RUNNING), None, 0)
+
+
+def test_kept_is_the_next_start_but_not_counted_as_written() -> None:
+    book = StatusBook("ns/job")
+    book.previous(body(PAUSED))
+    book.keep(RUNNING)
+    assert book.previous(body(PAUSED)) == RUNNING
+    assert (book.writes, len(book.recent)) == (0, 0)
