@@ -13,6 +13,7 @@ from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from syncjob_operator import units
 from syncjob_operator.api import v1alpha1
 from syncjob_operator.decide.observed import BackendError
 
@@ -52,8 +53,8 @@ def record(
         JOB_PHASE.labels(namespace, name, phase).set(1 if status.phase == phase else 0)
     for stage in STAGES:
         JOB_STAGE.labels(namespace, name, stage).set(1 if status.stage == stage else 0)
-    if status.retention_deadline:
-        deadline = datetime.fromisoformat(status.retention_deadline.replace("Z", "+00:00"))
+    deadline = units.parse_time(status.retention_deadline)
+    if deadline is not None:
         RETENTION_SECONDS_LEFT.labels(namespace, name).set((deadline - now).total_seconds())
     else:
         _remove(RETENTION_SECONDS_LEFT, namespace, name)

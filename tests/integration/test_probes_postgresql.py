@@ -25,6 +25,7 @@ from conftest_db import (
     write_wal,
 )
 
+from syncjob_operator import units
 from syncjob_operator.decide import retention
 from syncjob_operator.probes import errors, postgresql
 
@@ -98,7 +99,7 @@ async def test_wal_shrinks_the_deadline_until_the_slot_is_lost(
     bound = retention.postgres_bound(obs, rate.bytes_per_second, now=datetime.now(UTC))
     assert bound.lost and bound.reason in ("SlotLost", "SlotInvalidated")
     assert retention.assess(
-        bound, now=datetime.now(UTC), warn_before=retention.parse_duration("6h")
+        bound, now=datetime.now(UTC), warn_before=units.parse_duration("6h")
     ) is (retention.Risk.LOST)
 
 

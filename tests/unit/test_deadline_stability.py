@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from syncjob_operator import units
 from syncjob_operator.api import v1alpha1
 from syncjob_operator.decide import reconcile, retention
 from syncjob_operator.decide.observed import PAUSED, ConnectorState, Observed, TaskState
@@ -57,7 +58,7 @@ def first() -> v1alpha1.SyncJobStatus:
         observed_generation=2,
         stage="CDC",
         phase="Paused",
-        paused_at=reconcile.rfc3339(NOW - timedelta(hours=1)),
+        paused_at=units.rfc3339(NOW - timedelta(hours=1)),
     )
     return decide_at(NOW, bound(NOW + timedelta(hours=10), 1_000_000), previous)
 

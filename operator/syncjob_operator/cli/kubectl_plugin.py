@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from syncjob_operator import units
 from syncjob_operator.api import v1alpha1
-from syncjob_operator.decide import retention
 
 RESOURCE = f"{v1alpha1.PLURAL}.{v1alpha1.GROUP}"
 DEFAULT_TIMEOUT = "120s"
@@ -42,30 +42,21 @@ Object = dict[str, Any]
 
 # --- pure: durations and times ---------------------------------------------------
 
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration ("120s", "2m", "1h30m", "500ms") or a bare number."""
+    """Seconds in a Go duration ("120s", "2m", "1h30m", "500ms") or a bare number of seconds."""
     text = text.strip()
     if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
         return float(text)
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"invalid duration {text!r}: use e.g. 120s, 5m or 1h30m")
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    return units.parse_duration(text).total_seconds()
 
 
 def parse_time(text: str | None) -> dt.datetime | None:
     """An RFC 3339 timestamp as the operator writes it; None when absent or unreadable."""
-    if not text:
-        return None
     try:
-        parsed = dt.datetime.fromisoformat(text)
+        return units.parse_time(text)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def format_time_left(deadline: dt.datetime | None, now: dt.datetime) -> str:
@@ -78,7 +69,7 @@ def format_time_left(deadline: dt.datetime | None, now: dt.datetime) -> str:
     seconds = math.floor((deadline - now).total_seconds())
     if seconds <= 0:
         return "passed"
-    return retention.format_duration(dt.timedelta(seconds=seconds))
+    return units.format_duration(dt.timedelta(seconds=seconds))
 
 
 # --- pure: reading a SyncJob ------------------------------------------------------
@@ -89,11 +80,6 @@ def condition(obj: Object, type_: str) -> Object | None:
         if isinstance(cond, dict) and cond.get("type") == type_:
             return cond
     return None
-
-
-def is_true(obj: Object, type_: str) -> bool:
-    cond = condition(obj, type_)
-    return cond is not None and cond.get("status") == "True"
 
 
 def one_line(text: str) -> str:

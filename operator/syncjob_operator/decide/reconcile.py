@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
+from syncjob_operator import units
 from syncjob_operator.api import v1alpha1
 from syncjob_operator.api.v1alpha1 import Phase, Stage
 from syncjob_operator.decide import conditions, retention, stage
@@ -122,19 +123,6 @@ class Context:
     retention: retention.RetentionBound | None = None
     retention_errors: tuple[BackendError, ...] = ()
     events_extra: tuple[Event, ...] = field(default_factory=tuple)
-
-
-def rfc3339(moment: datetime) -> str:
-    """RFC 3339 in UTC, second precision: what Kubernetes timestamps look like."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # --- per-backend convergence ------------------------------------------------
@@ -239,12 +227,12 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
         and retention.auto_resume_due(
             bound,
             now=ctx.now,
-            auto_resume_before=retention.parse_duration(spec.retention_policy.auto_resume_before),
+            auto_resume_before=units.parse_duration(spec.retention_policy.auto_resume_before),
         )
     ):
         auto_resumed = v1alpha1.AutoResumeStatus(
-            at=rfc3339(ctx.now),
-            deadline=rfc3339(bound.deadline) if bound.deadline else None,
+            at=units.rfc3339(ctx.now),
+            deadline=units.rfc3339(bound.deadline) if bound.deadline else None,
             generation=ctx.generation,
             reason=(
                 f"resumed {spec.retention_policy.auto_resume_before} before the retention "
@@ -340,7 +328,7 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
     paused_at = prev.paused_at
     pause_began = prev.phase in ("Pausing", "Paused", "Failed")
     if want_paused and phase in ("Pausing", "Paused") and not (paused_at and pause_began):
-        paused_at = rfc3339(ctx.now)
+        paused_at = units.rfc3339(ctx.now)
     if not want_paused and phase in ("Running", "Resuming", "Failed"):
         # Also after an auto-resume (status.autoResumed says when).
         paused_at = None
@@ -377,7 +365,7 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
     status = status.model_copy(
         update={
             "conditions": conditions.merge(
-                prev.conditions, wanted, now=rfc3339(ctx.now), generation=ctx.generation
+                prev.conditions, wanted, now=units.rfc3339(ctx.now), generation=ctx.generation
             )
         }
     )
@@ -669,7 +657,7 @@ def _retention_and_conditions(
     exceeded_before = conditions.is_true(prev.conditions, conditions.RETENTION_EXCEEDED)
     # A loss stays reported until a new snapshot repairs it.
     lost_sticky = lost or (exceeded_before and status.stage != "Snapshot")
-    previous_deadline = parse_time(prev.retention_deadline)
+    previous_deadline = units.parse_time(prev.retention_deadline)
     if (
         bound is not None
         and prev.retention is not None
@@ -689,7 +677,7 @@ def _retention_and_conditions(
         figures = bound.figures
         status = status.model_copy(
             update={
-                "retention_deadline": rfc3339(deadline) if deadline else None,
+                "retention_deadline": units.rfc3339(deadline) if deadline else None,
                 "retention": v1alpha1.RetentionStatus(
                     basis=bound.basis,
                     message=bound.message,
@@ -702,7 +690,7 @@ def _retention_and_conditions(
             }
         )
 
-    warn_before = retention.parse_duration(spec.retention_policy.warn_before)
+    warn_before = units.parse_duration(spec.retention_policy.warn_before)
     at_risk = bool(
         in_pause and deadline is not None and not lost and ctx.now >= deadline - warn_before
     )
@@ -813,7 +801,7 @@ def _retention_and_conditions(
         # A probe failed: say which and why; a configured retention may stand in.
         risk_reason, risk_msg = ctx.retention_errors[0].reason, _messages(ctx.retention_errors)
         if bound is not None and deadline is not None:
-            risk_msg += f"; falling back to {bound.basis}: deadline {rfc3339(deadline)}"
+            risk_msg += f"; falling back to {bound.basis}: deadline {units.rfc3339(deadline)}"
         wanted.append(Wanted(conditions.RETENTION_AT_RISK, "Unknown", risk_reason, risk_msg))
     elif at_risk and deadline is not None:
         wanted.append(
@@ -821,7 +809,7 @@ def _retention_and_conditions(
                 conditions.RETENTION_AT_RISK,
                 "True",
                 "DeadlineNear",
-                f"resume before {rfc3339(deadline)} or events are lost "
+                f"resume before {units.rfc3339(deadline)} or events are lost "
                 f"({_retention_text(status.retention)})",
             )
         )
@@ -837,7 +825,7 @@ def _retention_and_conditions(
                 conditions.RETENTION_AT_RISK,
                 "False",
                 "DeadlineFar",
-                f"the change log is kept until {rfc3339(deadline)}" if deadline else "",
+                f"the change log is kept until {units.rfc3339(deadline)}" if deadline else "",
             )
         )
     elif not in_pause:

@@ -25,13 +25,14 @@ Rules that hold throughout:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from syncjob_operator import units
 
 SourceType = Literal["postgresql", "mysql", "mariadb", "sqlserver", "oracle"]
 
@@ -76,86 +77,6 @@ class RetentionBound:
     reason: str  # CamelCase, usable as a condition reason
     message: str  # one plain sentence for a condition or an Event
     figures: Mapping[str, Figure] = field(default_factory=dict)
-
-
-# --- durations and LSNs -------------------------------------------------------
-
-_UNITS: dict[str, float] = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,  # Go accepts the micro sign too
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-    "d": 86400.0,
-}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)")
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse a Go-style duration ("72h", "1h30m", "500ms", "10s"), plus days ("2d").
-
-    The API's pattern only admits Go syntax (ms, s, m, h); days are accepted
-    here for Secrets and settings written by hand. Negative durations are refused.
-    """
-    s = text.strip()
-    pos = 0
-    seconds = 0.0
-    for match in _DURATION_PART.finditer(s):
-        if match.start() != pos:
-            break
-        seconds += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if not s or pos != len(s):
-        raise ValueError(
-            f"invalid duration {text!r}: expected numbers with units, e.g. 72h, 30m, 1h30m, "
-            "10s, 500ms or 2d"
-        )
-    return timedelta(seconds=seconds)
-
-
-def format_duration(delta: timedelta) -> str:
-    """A short human form, "2d3h", "3h12m", "45m", "30s"; negative as "-5m"."""
-    total = int(delta.total_seconds())
-    sign = "-" if total < 0 else ""
-    total = abs(total)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{sign}{days}d{hours}h" if hours else f"{sign}{days}d"
-    if hours:
-        return f"{sign}{hours}h{minutes}m" if minutes else f"{sign}{hours}h"
-    if minutes:
-        return f"{sign}{minutes}m"
-    return f"{sign}{secs}s"
-
-
-def format_bytes(n: float) -> str:
-    """Binary units, one decimal: "512 B", "1.5 MiB"."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-_LSN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
-
-
-def parse_lsn(text: str) -> int:
-    """A PostgreSQL LSN ("16/B374D848") as a byte position."""
-    match = _LSN.match(text.strip())
-    if not match:
-        raise ValueError(f"invalid LSN {text!r}: expected two hex numbers like 16/B374D848")
-    return (int(match.group(1), 16) << 32) | int(match.group(2), 16)
-
-
-def format_lsn(position: int) -> str:
-    """The inverse of :func:`parse_lsn`."""
-    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
 
 
 # --- PostgreSQL ---------------------------------------------------------------
@@ -321,7 +242,9 @@ def postgres_wal_bound(
             lost=True,
         )
     if obs.max_slot_wal_keep_size_bytes is None:
-        retained = "unknown" if obs.retained_bytes is None else format_bytes(obs.retained_bytes)
+        retained = (
+            "unknown" if obs.retained_bytes is None else units.format_bytes(obs.retained_bytes)
+        )
         return bound(
             "WalRetentionUnlimited",
             f"max_slot_wal_keep_size is -1, so slot {slot} keeps WAL without limit "
@@ -335,10 +258,10 @@ def postgres_wal_bound(
         return bound(
             "SlotUnreserved",
             f"Replication slot {slot} no longer reserves the WAL it needs (safe_wal_size "
-            f"{format_bytes(safe)}): the next checkpoint removes it.",
+            f"{units.format_bytes(safe)}): the next checkpoint removes it.",
             deadline=now,
         )
-    room = f"Slot {slot} can take {format_bytes(safe)} more WAL"
+    room = f"Slot {slot} can take {units.format_bytes(safe)} more WAL"
     rate = wal_bytes_per_second
     if rate is None:
         return bound(
@@ -355,11 +278,11 @@ def postgres_wal_bound(
     if left > HORIZON:
         return bound(
             "WalRateNegligible",
-            f"{room}; at {format_bytes(rate)}/s that is more than ten years.",
+            f"{room}; at {units.format_bytes(rate)}/s that is more than ten years.",
         )
     return bound(
         "SafeWalSize",
-        f"{room}; at {format_bytes(rate)}/s that lasts about {format_duration(left)}.",
+        f"{room}; at {units.format_bytes(rate)}/s that lasts about {units.format_duration(left)}.",
         deadline=now + left,
     )
 
@@ -381,7 +304,7 @@ def postgres_idle_bound(obs: PgSlotObservation) -> RetentionBound | None:
         reason="SlotIdleTimeout",
         message=(
             f"Slot {obs.slot_name} is inactive and idle_replication_slot_timeout is "
-            f"{format_duration(timedelta(seconds=timeout))}: the server invalidates it then."
+            f"{units.format_duration(timedelta(seconds=timeout))}: the server invalidates it then."
         ),
         figures={"slotName": obs.slot_name, "idleTimeoutSeconds": timeout},
     )
@@ -486,7 +409,7 @@ def mysql_bound(
         lost=False,
         reason="BinlogExpiry",
         message=(
-            f"The source purges binlogs after {format_duration(expire)}; the job's position "
+            f"The source purges binlogs after {units.format_duration(expire)}; the job's position "
             f"dates from {anchor.isoformat()}."
         ),
         figures=figures,
@@ -524,8 +447,8 @@ def sqlserver_bound(
             lost=False,
             reason="CdcCleanupRetention",
             message=(
-                f"CDC cleanup keeps {format_duration(retention)} of changes; the offset's commit "
-                "time is unknown, so this counts from the pause and may be late."
+                f"CDC cleanup keeps {units.format_duration(retention)} of changes; the offset's "
+                "commit time is unknown, so this counts from the pause and may be late."
             ),
             figures=figures,
         )
@@ -535,7 +458,7 @@ def sqlserver_bound(
         lost=False,
         reason="CdcCleanupRetention",
         message=(
-            f"CDC cleanup keeps {format_duration(retention)} of changes; the job's position "
+            f"CDC cleanup keeps {units.format_duration(retention)} of changes; the job's position "
             f"was committed at {commit_time.isoformat()}."
         ),
         figures=figures,
@@ -556,7 +479,7 @@ def oracle_rds_bound(retention_hours: int | None, *, paused_at: datetime) -> Ret
         deadline=paused_at + hours,
         lost=False,
         reason="ArchivelogRetention",
-        message=f"RDS keeps archived redo logs for {format_duration(hours)}.",
+        message=f"RDS keeps archived redo logs for {units.format_duration(hours)}.",
         figures={"retentionHours": retention_hours},
     )
 
@@ -595,7 +518,7 @@ def configured_bound(retention: timedelta, *, paused_at: datetime) -> RetentionB
         deadline=paused_at + retention,
         lost=False,
         reason="ConfiguredRetention",
-        message=f"spec.source.retention says the source keeps {format_duration(retention)}.",
+        message=f"spec.source.retention says the source keeps {units.format_duration(retention)}.",
         figures={"retentionSeconds": int(retention.total_seconds())},
     )
 
@@ -672,7 +595,8 @@ def kafka_bound(
         deadline=anchor + keep,
         lost=False,
         reason="TopicRetention",
-        message=f"Topic {shortest.topic} keeps records for {format_duration(keep)}." + size_note,
+        message=f"Topic {shortest.topic} keeps records for {units.format_duration(keep)}."
+        + size_note,
         figures=figures,
     )
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from syncjob_operator import units
 from syncjob_operator.api import v1alpha1
 from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.decide import retention
@@ -121,7 +122,7 @@ class RetentionProber:
         if source is not None:
             configured = (
                 retention.configured_bound(
-                    retention.parse_duration(source.retention), paused_at=paused_at
+                    units.parse_duration(source.retention), paused_at=paused_at
                 )
                 if source.retention
                 else None

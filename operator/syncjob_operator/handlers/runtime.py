@@ -20,7 +20,7 @@ from typing import Any
 
 import pydantic
 
-from syncjob_operator import metrics
+from syncjob_operator import metrics, units
 from syncjob_operator.api import v1alpha1
 from syncjob_operator.backends import strimzi, workloads
 from syncjob_operator.backends.connect import ConnectAuth, ConnectClient, ConnectError
@@ -94,7 +94,7 @@ class Shared:
         key = (spec.url, spec.request_timeout, namespace, fingerprint)
         client = self._clients.get(key)
         if client is None:
-            timeout = retention.parse_duration(spec.request_timeout).total_seconds()
+            timeout = units.parse_duration(spec.request_timeout).total_seconds()
             client = ConnectClient(spec.url, auth=auth, timeout=timeout)
             self._clients[key] = client
         return client
@@ -294,7 +294,7 @@ class JobLoop:
     async def _retention(
         self, spec: v1alpha1.SyncJobSpec, previous: v1alpha1.SyncJobStatus, now: datetime
     ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
-        paused_at = reconcile.parse_time(previous.paused_at)
+        paused_at = units.parse_time(previous.paused_at)
         if not spec.paused or paused_at is None or previous.phase not in PAUSE_PHASES:
             self.prober.reset()
             return None, ()

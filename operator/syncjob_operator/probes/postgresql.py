@@ -29,6 +29,7 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
+from syncjob_operator import units
 from syncjob_operator.decide import retention
 from syncjob_operator.probes import errors
 
@@ -95,7 +96,7 @@ def observation_from_rows(
 
     def lsn(key: str) -> int | None:
         value = slot_row.get(key)
-        return retention.parse_lsn(str(value)) if value is not None else None
+        return units.parse_lsn(str(value)) if value is not None else None
 
     current = lsn("current_lsn")
     observed_at = slot_row["observed_at"]
