@@ -14,7 +14,7 @@ from datetime import datetime
 from prometheus_client import Counter, Gauge, Histogram
 
 from syncjob_operator import units
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobstatus
 from syncjob_operator.decide.observed import BackendError
 
 PHASES = ("Running", "PausePending", "Pausing", "Paused", "Resuming", "Failed")
@@ -44,7 +44,7 @@ BACKEND_ERRORS = Counter(
 def record(
     namespace: str,
     name: str,
-    status: v1alpha1.SyncJobStatus,
+    status: jobstatus.SyncJobStatus,
     errors: Iterable[BackendError],
     *,
     now: datetime,

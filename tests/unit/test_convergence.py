@@ -37,12 +37,12 @@ def test_a_job_whose_connect_list_has_only_sinks_is_not_held_for_a_stage() -> No
     pause is carried out rather than deferred for ever."""
     from datetime import UTC, datetime
 
-    from syncjob_operator.api import v1alpha1
+    from syncjob_operator.api import jobspec, jobstatus
     from syncjob_operator.decide import reconcile
     from syncjob_operator.decide.observed import Observed
 
-    spec = v1alpha1.SyncJobSpec(
-        paused=True, connect=v1alpha1.ConnectSpec(url="http://c:8083", connectors=["sink"])
+    spec = jobspec.SyncJobSpec(
+        paused=True, connect=jobspec.ConnectSpec(url="http://c:8083", connectors=["sink"])
     )
     seen = Observed(
         connectors=(
@@ -55,7 +55,7 @@ def test_a_job_whose_connect_list_has_only_sinks_is_not_held_for_a_stage() -> No
         reconcile.Context(
             generation=2,
             now=datetime(2026, 11, 24, tzinfo=UTC),
-            previous=v1alpha1.SyncJobStatus(phase="Running", stage="Unknown"),
+            previous=jobstatus.SyncJobStatus(phase="Running", stage="Unknown"),
         ),
     )
     assert plan.status.phase == "Pausing"

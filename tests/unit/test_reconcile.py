@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec, jobstatus, v1alpha1
 from syncjob_operator.decide import reconcile, retention
 from syncjob_operator.decide.observed import (
     BackendError,
@@ -46,7 +46,7 @@ SNAPSHOT: tuple[Mapping[str, Any], ...] = (
 )
 NO_OFFSETS: tuple[Mapping[str, Any], ...] = ()
 
-DBZ = v1alpha1.WorkloadRef(api_version="apps/v1", kind="Deployment", name="dbz")
+DBZ = jobspec.WorkloadRef(api_version="apps/v1", kind="Deployment", name="dbz")
 
 
 # --- builders ---------------------------------------------------------------------------
@@ -60,7 +60,7 @@ def job(
     workloads: Sequence[str] = (),
     strimzi: Sequence[str] = (),
     auto_resume: str | None = None,
-) -> v1alpha1.SyncJobSpec:
+) -> jobspec.SyncJobSpec:
     raw: dict[str, Any] = {"paused": paused, "pauseMode": mode}
     if connect:
         raw["connect"] = {"url": "http://connect:8083", "connectors": list(connect)}
@@ -117,7 +117,7 @@ def wl(
     current: int | None = None,
     saved: int | None = None,
     found: bool = True,
-    ref: v1alpha1.WorkloadRef = DBZ,
+    ref: jobspec.WorkloadRef = DBZ,
 ) -> WorkloadState:
     """A workload; pods and ready pods follow ``replicas`` unless a row says otherwise."""
     return WorkloadState(
@@ -146,8 +146,8 @@ def seen(
     )
 
 
-def cond(type_: str, status: str, reason: str = "R") -> v1alpha1.Condition:
-    return v1alpha1.Condition(
+def cond(type_: str, status: str, reason: str = "R") -> jobstatus.Condition:
+    return jobstatus.Condition(
         type=type_,
         status=status,  # type: ignore[arg-type]
         reason=reason,
@@ -161,15 +161,15 @@ def before(
     *,
     stage: str | None = "CDC",
     paused_at: str | None = None,
-    conditions: Sequence[v1alpha1.Condition] = (),
+    conditions: Sequence[jobstatus.Condition] = (),
     saved: Mapping[str, int] | None = None,
-    auto_resumed: v1alpha1.AutoResumeStatus | None = None,
-    connectors: Sequence[v1alpha1.ConnectorStatus] = (),
-) -> v1alpha1.SyncJobStatus:
+    auto_resumed: jobstatus.AutoResumeStatus | None = None,
+    connectors: Sequence[jobstatus.ConnectorStatus] = (),
+) -> jobstatus.SyncJobStatus:
     """The previous status; pausedAt defaults to EARLIER for a paused or pausing job."""
     if paused_at is None and phase in ("Pausing", "Paused"):
         paused_at = EARLIER
-    return v1alpha1.SyncJobStatus(
+    return jobstatus.SyncJobStatus(
         observed_generation=GEN,
         stage=stage,  # type: ignore[arg-type]
         phase=phase,  # type: ignore[arg-type]
@@ -177,7 +177,7 @@ def before(
         auto_resumed=auto_resumed,
         connectors=list(connectors),
         workloads=[
-            v1alpha1.WorkloadStatus(
+            jobstatus.WorkloadStatus(
                 api_version="apps/v1", kind="Deployment", name=n, replicas=0, saved_replicas=s
             )
             for n, s in (saved or {}).items()
@@ -202,7 +202,7 @@ def bound(
     )
 
 
-def ctx(previous: v1alpha1.SyncJobStatus, **kw: Any) -> reconcile.Context:
+def ctx(previous: jobstatus.SyncJobStatus, **kw: Any) -> reconcile.Context:
     return reconcile.Context(
         generation=kw.pop("generation", GEN), now=kw.pop("now", NOW), previous=previous, **kw
     )
@@ -225,9 +225,9 @@ def resume(name: str) -> ConnectorAction:
 
 @dataclass(frozen=True)
 class Row:
-    spec: v1alpha1.SyncJobSpec
+    spec: jobspec.SyncJobSpec
     observed: Observed
-    previous: v1alpha1.SyncJobStatus
+    previous: jobstatus.SyncJobStatus
     actions: tuple[reconcile.Action, ...]
     phase: str | None
     # type -> "Status" or "Status/Reason"; only the ones a row cares about.
@@ -920,7 +920,7 @@ WORKLOAD_ROWS = [
         "status-lost-while-workers-at-zero-is-still-paused",
         spec=WL_JOB_PAUSED,
         observed=seen(workloads=[wl(0, saved=2)], skipped=True),
-        previous=v1alpha1.SyncJobStatus(),
+        previous=jobstatus.SyncJobStatus(),
         phase="Paused",
         conditions={"Ready": "True/Paused", "Paused": "True"},
         events=["Paused"],
@@ -1206,7 +1206,7 @@ RETENTION_ROWS = [
         observed=seen(src("RUNNING"), sink("RUNNING")),
         previous=before(
             "Resuming",
-            auto_resumed=v1alpha1.AutoResumeStatus(
+            auto_resumed=jobstatus.AutoResumeStatus(
                 at=NOW_TEXT, generation=GEN, reason="resumed 30m before the deadline"
             ),
         ),
@@ -1225,7 +1225,7 @@ RETENTION_ROWS = [
         observed=seen(src("RUNNING"), sink("RUNNING")),
         previous=before(
             "Running",
-            auto_resumed=v1alpha1.AutoResumeStatus(at=NOW_TEXT, generation=GEN, reason="r"),
+            auto_resumed=jobstatus.AutoResumeStatus(at=NOW_TEXT, generation=GEN, reason="r"),
         ),
         phase="Running",
         conditions={"Ready": "True/Running", "Paused": "False/NotPaused"},
@@ -1236,7 +1236,7 @@ RETENTION_ROWS = [
         observed=seen(src("RUNNING"), sink("RUNNING")),
         previous=before(
             "Running",
-            auto_resumed=v1alpha1.AutoResumeStatus(at=NOW_TEXT, generation=GEN, reason="r"),
+            auto_resumed=jobstatus.AutoResumeStatus(at=NOW_TEXT, generation=GEN, reason="r"),
         ),
         context={"generation": GEN + 1},
         actions=[pause("src"), pause("sink")],
@@ -1317,7 +1317,7 @@ def test_status_is_whole(r: Row) -> None:
 
 # --- pausedAt ---------------------------------------------------------------------------
 
-AUTO = v1alpha1.AutoResumeStatus(at=NOW_TEXT, generation=GEN, reason="r")
+AUTO = jobstatus.AutoResumeStatus(at=NOW_TEXT, generation=GEN, reason="r")
 
 
 @pytest.mark.parametrize(
@@ -1388,9 +1388,9 @@ AUTO = v1alpha1.AutoResumeStatus(at=NOW_TEXT, generation=GEN, reason="r")
     ],
 )
 def test_paused_at(
-    spec: v1alpha1.SyncJobSpec,
+    spec: jobspec.SyncJobSpec,
     observed: Observed,
-    previous: v1alpha1.SyncJobStatus,
+    previous: jobstatus.SyncJobStatus,
     context: Mapping[str, Any],
     paused_at: str | None,
 ) -> None:
@@ -1451,8 +1451,8 @@ def test_trace_is_bounded() -> None:
 
 
 def test_status_keeps_last_connectors_while_workers_are_at_zero() -> None:
-    last = v1alpha1.ConnectorStatus(
-        name="src", state="PAUSED", tasks=[v1alpha1.TaskStatus(id=0, state="PAUSED")]
+    last = jobstatus.ConnectorStatus(
+        name="src", state="PAUSED", tasks=[jobstatus.TaskStatus(id=0, state="PAUSED")]
     )
     plan = reconcile.decide(
         WL_JOB_PAUSED,
@@ -1508,9 +1508,9 @@ def test_status_keeps_last_connectors_while_workers_are_at_zero() -> None:
     ],
 )
 def test_status_workloads_saved_replicas(
-    spec: v1alpha1.SyncJobSpec,
+    spec: jobspec.SyncJobSpec,
     observed: Observed,
-    previous: v1alpha1.SyncJobStatus,
+    previous: jobstatus.SyncJobStatus,
     saved: int | None,
     ready: int,
 ) -> None:
@@ -1554,7 +1554,7 @@ def test_status_workload_not_found() -> None:
     ],
 )
 def test_retention_status(
-    previous: v1alpha1.SyncJobStatus,
+    previous: jobstatus.SyncJobStatus,
     context: Mapping[str, Any],
     deadline: str | None,
     basis: str | None,
@@ -1711,9 +1711,9 @@ STEADY = [
 
 @pytest.mark.parametrize(("spec", "observed", "previous", "context"), STEADY)
 def test_second_identical_pass_writes_nothing_and_says_nothing(
-    spec: v1alpha1.SyncJobSpec,
+    spec: jobspec.SyncJobSpec,
     observed: Observed,
-    previous: v1alpha1.SyncJobStatus,
+    previous: jobstatus.SyncJobStatus,
     context: Mapping[str, Any],
 ) -> None:
     first = reconcile.decide(spec, observed, ctx(previous, **context))
@@ -1728,8 +1728,8 @@ def test_second_identical_pass_writes_nothing_and_says_nothing(
 
 
 def drive(
-    spec: v1alpha1.SyncJobSpec, passes: Sequence[tuple[Observed, str, tuple[Any, ...]]]
-) -> v1alpha1.SyncJobStatus:
+    spec: jobspec.SyncJobSpec, passes: Sequence[tuple[Observed, str, tuple[Any, ...]]]
+) -> jobstatus.SyncJobStatus:
     """Feed each pass the status the last one wrote; check phase and actions at each."""
     status = before("Running")
     for i, (observed, phase, actions) in enumerate(passes):

@@ -21,7 +21,7 @@ from typing import Any, cast
 import pytds  # type: ignore[import-untyped]
 import pytest
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec, jobstatus, v1alpha1
 from syncjob_operator.backends.kube import Kube
 from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import ConnectorState
@@ -556,7 +556,7 @@ class SecretsOnly:
 SECRET = {"host": "mssql.sales", "dbname": "inventory", "user": "debezium", "password": PASSWORD}
 
 
-def sqlserver_spec(retention_setting: str | None = None) -> v1alpha1.SyncJobSpec:
+def sqlserver_spec(retention_setting: str | None = None) -> jobspec.SyncJobSpec:
     source: dict[str, Any] = {"type": "sqlserver", "connectionSecretRef": {"name": "db"}}
     if retention_setting:
         source["retention"] = retention_setting
@@ -570,7 +570,7 @@ def sqlserver_spec(retention_setting: str | None = None) -> v1alpha1.SyncJobSpec
 
 
 def run_prober(
-    spec: v1alpha1.SyncJobSpec, offsets: Sequence[Mapping[str, Any]]
+    spec: jobspec.SyncJobSpec, offsets: Sequence[Mapping[str, Any]]
 ) -> tuple[retention.RetentionBound | None, tuple[Any, ...]]:
     return asyncio.run(
         RetentionProber().current(
@@ -655,7 +655,7 @@ class FakeConnect:
 def test_job_loop_passes_the_last_read_offsets(monkeypatch: pytest.MonkeyPatch) -> None:
     connect = FakeConnect()
 
-    async def connect_client(namespace: str, spec: v1alpha1.ConnectSpec) -> FakeConnect:
+    async def connect_client(namespace: str, spec: jobspec.ConnectSpec) -> FakeConnect:
         return connect
 
     shared = runtime.Shared(kube=cast(Kube, SecretsOnly({"db": SECRET})), settings=Settings())
@@ -669,7 +669,9 @@ def test_job_loop_passes_the_last_read_offsets(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(loop.prober, "current", current)
     spec = sqlserver_spec()
-    previous = v1alpha1.SyncJobStatus(phase="Paused", stage="CDC", paused_at="2026-11-24T10:00:00Z")
+    previous = jobstatus.SyncJobStatus(
+        phase="Paused", stage="CDC", paused_at="2026-11-24T10:00:00Z"
+    )
     offsets = ({"commit_lsn": LSN},)
     connect.answers = [
         [

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from syncjob_operator import units
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobstatus, v1alpha1
 
 RESOURCE = f"{v1alpha1.PLURAL}.{v1alpha1.GROUP}"
 DEFAULT_TIMEOUT = "120s"
@@ -144,7 +144,7 @@ class Progress:
     message: str
 
 
-def progress(obj: Object, *, target: v1alpha1.Phase, generation: int) -> Progress:
+def progress(obj: Object, *, target: jobstatus.Phase, generation: int) -> Progress:
     """Has the operator carried out the spec of ``generation`` and reached ``target``?
 
     Done only when the status was written for that generation (or a later one)
@@ -245,7 +245,7 @@ def wait_for(
     *,
     name: str,
     namespace: str | None,
-    target: v1alpha1.Phase,
+    target: jobstatus.Phase,
     generation: int,
     timeout: float,
     report: Callable[[str], None],
@@ -271,7 +271,7 @@ def wait_for(
 
 
 def cmd_set_paused(kubectl: Kubectl, args: argparse.Namespace, *, paused: bool) -> int:
-    target: v1alpha1.Phase = "Paused" if paused else "Running"
+    target: jobstatus.Phase = "Paused" if paused else "Running"
     verb = "paused" if paused else "resumed"
     obj = kubectl.set_paused(name=args.name, namespace=args.namespace, paused=paused)
     generation = int(obj["metadata"]["generation"])

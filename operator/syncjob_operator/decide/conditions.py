@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from syncjob_operator.api.v1alpha1 import Condition, ConditionStatus
+from syncjob_operator.api.jobstatus import Condition, ConditionStatus
 
 READY = "Ready"
 RECONCILING = "Reconciling"

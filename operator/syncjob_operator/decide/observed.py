@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec
 
 # Kafka Connect's states, plus two of ours for what could not be seen.
 RUNNING = "RUNNING"
@@ -86,7 +86,7 @@ class ConnectorState:
 class WorkloadState:
     """A workload's scale, readiness and the replica count saved for resume."""
 
-    ref: v1alpha1.WorkloadRef
+    ref: jobspec.WorkloadRef
     found: bool
     replicas: int | None = None  # desired (spec.replicas through the scale subresource)
     current_replicas: int = 0  # pods that exist (scale status.replicas); missing = 0

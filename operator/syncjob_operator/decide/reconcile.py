@@ -22,8 +22,8 @@ from enum import StrEnum
 from typing import Literal
 
 from syncjob_operator import units
-from syncjob_operator.api import v1alpha1
-from syncjob_operator.api.v1alpha1 import Phase, Stage
+from syncjob_operator.api import jobspec, jobstatus
+from syncjob_operator.api.jobstatus import Phase, Stage
 from syncjob_operator.decide import conditions, retention, stage
 from syncjob_operator.decide.conditions import Wanted
 from syncjob_operator.decide.observed import (
@@ -65,7 +65,7 @@ class KafkaConnectorAction:
 class ScaleAction:
     """Scale a workload; when ``save`` is set, record it on the workload first."""
 
-    ref: v1alpha1.WorkloadRef
+    ref: jobspec.WorkloadRef
     replicas: int
     save: int | None = None
 
@@ -74,7 +74,7 @@ class ScaleAction:
 class ClearSavedReplicasAction:
     """The workload is back at its saved count: forget the count."""
 
-    ref: v1alpha1.WorkloadRef
+    ref: jobspec.WorkloadRef
 
 
 Action = ConnectorAction | KafkaConnectorAction | ScaleAction | ClearSavedReplicasAction
@@ -99,7 +99,7 @@ class Pace(StrEnum):
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
-    status: v1alpha1.SyncJobStatus
+    status: jobstatus.SyncJobStatus
     events: tuple[Event, ...]
     pace: Pace
 
@@ -110,7 +110,7 @@ class Context:
 
     generation: int
     now: datetime
-    previous: v1alpha1.SyncJobStatus
+    previous: jobstatus.SyncJobStatus
     # Seconds since the current pause/resume began, and the bound on it.
     transition_elapsed: float = 0.0
     transition_timeout: float = 300.0
@@ -128,7 +128,7 @@ class Context:
 # --- per-backend convergence ------------------------------------------------
 
 
-def _connect_target(paused: bool, mode: v1alpha1.PauseMode) -> str:
+def _connect_target(paused: bool, mode: jobspec.PauseMode) -> str:
     if not paused:
         return RUNNING
     return STOPPED if mode == "Stop" else PAUSED
@@ -166,15 +166,15 @@ def _short(trace: str | None) -> str | None:
     return text[:TRACE_CHARS]
 
 
-def _connector_status(c: ConnectorState) -> v1alpha1.ConnectorStatus:
-    return v1alpha1.ConnectorStatus(
+def _connector_status(c: ConnectorState) -> jobstatus.ConnectorStatus:
+    return jobstatus.ConnectorStatus(
         name=c.name,
         state=c.state,
         type=c.type,
         worker_id=c.worker_id,
         trace=_short(c.trace),
         tasks=[
-            v1alpha1.TaskStatus(
+            jobstatus.TaskStatus(
                 id=t.id, state=t.state, worker_id=t.worker_id, trace=_short(t.trace)
             )
             for t in c.tasks
@@ -182,7 +182,7 @@ def _connector_status(c: ConnectorState) -> v1alpha1.ConnectorStatus:
     )
 
 
-def _saved(w: WorkloadState, previous: v1alpha1.SyncJobStatus) -> int | None:
+def _saved(w: WorkloadState, previous: jobstatus.SyncJobStatus) -> int | None:
     """The count to restore: the workload's annotation, else what status recorded."""
     if w.saved_replicas is not None:
         return w.saved_replicas
@@ -205,12 +205,12 @@ class _Draft:
     failures: list[str] = field(default_factory=list)  # failed connectors that block the target
 
 
-def _auto_resume_active(spec: v1alpha1.SyncJobSpec, ctx: Context) -> bool:
+def _auto_resume_active(spec: jobspec.SyncJobSpec, ctx: Context) -> bool:
     ar = ctx.previous.auto_resumed
     return spec.paused and ar is not None and ar.generation == ctx.generation
 
 
-def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan:
+def decide(spec: jobspec.SyncJobSpec, observed: Observed, ctx: Context) -> Plan:
     prev = ctx.previous
     draft = _Draft()
     auto_resumed = prev.auto_resumed if _auto_resume_active(spec, ctx) else None
@@ -227,15 +227,16 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
         and retention.auto_resume_due(
             bound,
             now=ctx.now,
-            auto_resume_before=units.parse_duration(spec.retention_policy.auto_resume_before),
+            auto_resume_before=spec.retention_policy.auto_resume_before,
         )
     ):
-        auto_resumed = v1alpha1.AutoResumeStatus(
+        auto_resumed = jobstatus.AutoResumeStatus(
             at=units.rfc3339(ctx.now),
             deadline=units.rfc3339(bound.deadline) if bound.deadline else None,
             generation=ctx.generation,
             reason=(
-                f"resumed {spec.retention_policy.auto_resume_before} before the retention "
+                f"resumed {units.format_go_duration(spec.retention_policy.auto_resume_before)} "
+                "before the retention "
                 f"deadline ({bound.basis}) so that no events are lost"
             ),
         )
@@ -346,7 +347,7 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
             )
         )
 
-    status = v1alpha1.SyncJobStatus(
+    status = jobstatus.SyncJobStatus(
         observed_generation=ctx.generation,
         stage=job_stage,
         phase=phase,
@@ -378,7 +379,7 @@ def decide(spec: v1alpha1.SyncJobSpec, observed: Observed, ctx: Context) -> Plan
     return Plan(tuple(draft.actions), status, tuple(draft.events), pace)
 
 
-def _stage(spec: v1alpha1.SyncJobSpec, observed: Observed, prev: v1alpha1.SyncJobStatus) -> Stage:
+def _stage(spec: jobspec.SyncJobSpec, observed: Observed, prev: jobstatus.SyncJobStatus) -> Stage:
     if spec.connect is None:
         return "Unknown"
     seen = stage.job_stage(observed.connectors)
@@ -390,10 +391,10 @@ def _stage(spec: v1alpha1.SyncJobSpec, observed: Observed, prev: v1alpha1.SyncJo
 
 
 def _decide_connectors(
-    spec: v1alpha1.SyncJobSpec,
+    spec: jobspec.SyncJobSpec,
     observed: Observed,
     *,
-    prev: v1alpha1.SyncJobStatus,
+    prev: jobstatus.SyncJobStatus,
     target: str,
     stage_blocks: bool,
     draft: _Draft,
@@ -457,10 +458,10 @@ def _decide_connectors(
 
 
 def _decide_strimzi(
-    spec: v1alpha1.SyncJobSpec,
+    spec: jobspec.SyncJobSpec,
     observed: Observed,
     *,
-    prev: v1alpha1.SyncJobStatus,
+    prev: jobstatus.SyncJobStatus,
     target: str,
     stage_blocks: bool,
     draft: _Draft,
@@ -508,9 +509,9 @@ def _decide_strimzi(
 
 
 def _decide_workloads(
-    spec: v1alpha1.SyncJobSpec,
+    spec: jobspec.SyncJobSpec,
     observed: Observed,
-    prev: v1alpha1.SyncJobStatus,
+    prev: jobstatus.SyncJobStatus,
     *,
     paused: bool,
     allowed: bool,
@@ -572,7 +573,7 @@ def _phase(
     converged: bool,
     stage_blocks: bool,
     failures: bool,
-    prev: v1alpha1.SyncJobStatus,
+    prev: jobstatus.SyncJobStatus,
     observed: Observed,
     errors: bool,
 ) -> Phase | None:
@@ -595,8 +596,8 @@ def _phase(
 
 
 def _connectors_status(
-    spec: v1alpha1.SyncJobSpec, observed: Observed, prev: v1alpha1.SyncJobStatus
-) -> list[v1alpha1.ConnectorStatus]:
+    spec: jobspec.SyncJobSpec, observed: Observed, prev: jobstatus.SyncJobStatus
+) -> list[jobstatus.ConnectorStatus]:
     if spec.connect is None:
         return []
     if observed.connect_skipped:
@@ -605,8 +606,8 @@ def _connectors_status(
 
 
 def _workloads_status(
-    observed: Observed, prev: v1alpha1.SyncJobStatus, draft: _Draft
-) -> list[v1alpha1.WorkloadStatus]:
+    observed: Observed, prev: jobstatus.SyncJobStatus, draft: _Draft
+) -> list[jobstatus.WorkloadStatus]:
     cleared = {
         (a.ref.kind, a.ref.name) for a in draft.actions if isinstance(a, ClearSavedReplicasAction)
     }
@@ -620,7 +621,7 @@ def _workloads_status(
         key = (w.ref.kind, w.ref.name)
         saved = None if key in cleared else saving.get(key, _saved(w, prev))
         out.append(
-            v1alpha1.WorkloadStatus(
+            jobstatus.WorkloadStatus(
                 api_version=w.ref.api_version,
                 kind=w.ref.kind,
                 name=w.ref.name,
@@ -637,14 +638,14 @@ def _workloads_status(
 
 
 def _retention_and_conditions(
-    spec: v1alpha1.SyncJobSpec,
-    status: v1alpha1.SyncJobStatus,
+    spec: jobspec.SyncJobSpec,
+    status: jobstatus.SyncJobStatus,
     ctx: Context,
     draft: _Draft,
     *,
     blocking: Sequence[BackendError],
     transient: Sequence[BackendError],
-) -> tuple[v1alpha1.SyncJobStatus, list[Wanted]]:
+) -> tuple[jobstatus.SyncJobStatus, list[Wanted]]:
     prev = ctx.previous
     phase = status.phase
     wanted: list[Wanted] = []
@@ -678,7 +679,7 @@ def _retention_and_conditions(
         status = status.model_copy(
             update={
                 "retention_deadline": units.rfc3339(deadline) if deadline else None,
-                "retention": v1alpha1.RetentionStatus(
+                "retention": jobstatus.RetentionStatus(
                     basis=bound.basis,
                     message=bound.message,
                     retained_bytes=_int(figures.get("retainedBytes")),
@@ -690,7 +691,7 @@ def _retention_and_conditions(
             }
         )
 
-    warn_before = units.parse_duration(spec.retention_policy.warn_before)
+    warn_before = spec.retention_policy.warn_before
     at_risk = bool(
         in_pause and deadline is not None and not lost and ctx.now >= deadline - warn_before
     )
@@ -853,7 +854,7 @@ def _retention_and_conditions(
     return status, wanted
 
 
-def _retention_text(shown: v1alpha1.RetentionStatus | None) -> str:
+def _retention_text(shown: jobstatus.RetentionStatus | None) -> str:
     return f"{shown.basis}: {shown.message}" if shown is not None else ""
 
 
@@ -876,7 +877,7 @@ def _waiting(stage_now: Stage | None) -> str:
     )
 
 
-def _paused_message(status: v1alpha1.SyncJobStatus) -> str:
+def _paused_message(status: jobstatus.SyncJobStatus) -> str:
     since = f" since {status.paused_at}" if status.paused_at else ""
     return f"the job is paused{since}"
 
@@ -894,7 +895,7 @@ _PHASE_EVENTS: dict[str, tuple[Literal["Normal", "Warning"], str]] = {
 
 
 def _transition_events(
-    prev: v1alpha1.SyncJobStatus, new: v1alpha1.SyncJobStatus, draft: _Draft
+    prev: jobstatus.SyncJobStatus, new: jobstatus.SyncJobStatus, draft: _Draft
 ) -> list[Event]:
     events: list[Event] = []
     if new.stage != prev.stage and prev.stage is not None and new.stage not in (None, "Unknown"):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from syncjob_operator.api.v1alpha1 import Stage
+from syncjob_operator.api.jobstatus import Stage
 from syncjob_operator.decide.observed import ConnectorState
 
 

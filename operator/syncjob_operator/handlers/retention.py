@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from syncjob_operator import units
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec
 from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import BackendError
@@ -81,7 +80,7 @@ class RetentionProber:
         *,
         kube: Kube,
         namespace: str,
-        spec: v1alpha1.SyncJobSpec,
+        spec: jobspec.SyncJobSpec,
         paused_at: datetime,
         now: datetime,
         interval: float,
@@ -111,7 +110,7 @@ class RetentionProber:
         *,
         kube: Kube,
         namespace: str,
-        spec: v1alpha1.SyncJobSpec,
+        spec: jobspec.SyncJobSpec,
         paused_at: datetime,
         now: datetime,
         source_offsets: Sequence[Mapping[str, Any]] = (),
@@ -121,10 +120,8 @@ class RetentionProber:
         source = spec.source
         if source is not None:
             configured = (
-                retention.configured_bound(
-                    units.parse_duration(source.retention), paused_at=paused_at
-                )
-                if source.retention
+                retention.configured_bound(source.retention, paused_at=paused_at)
+                if source.retention is not None
                 else None
             )
             database: retention.RetentionBound | None = None
@@ -161,7 +158,7 @@ class RetentionProber:
         *,
         kube: Kube,
         namespace: str,
-        source: v1alpha1.SourceSpec,
+        source: jobspec.SourceSpec,
         paused_at: datetime,
         now: datetime,
         source_offsets: Sequence[Mapping[str, Any]] = (),
@@ -195,7 +192,7 @@ class RetentionProber:
         )
 
     async def _kafka_bound(
-        self, *, kube: Kube, namespace: str, kafka: v1alpha1.KafkaSpec, paused_at: datetime
+        self, *, kube: Kube, namespace: str, kafka: jobspec.KafkaSpec, paused_at: datetime
     ) -> retention.RetentionBound | None:
         client_config = {"bootstrap.servers": kafka.bootstrap_servers}
         if kafka.config_secret_ref is not None:

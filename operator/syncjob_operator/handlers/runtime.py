@@ -15,13 +15,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pydantic
 
 from syncjob_operator import metrics, units
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec, jobstatus, v1alpha1
 from syncjob_operator.backends import strimzi, workloads
 from syncjob_operator.backends.connect import ConnectAuth, ConnectClient, ConnectError
 from syncjob_operator.backends.kube import Kube, KubeError
@@ -49,7 +49,7 @@ class Shared:
 
     kube: Kube
     settings: Settings
-    _clients: dict[tuple[str, str, str, str], ConnectClient] = field(default_factory=dict)
+    _clients: dict[tuple[str, timedelta, str, str], ConnectClient] = field(default_factory=dict)
     _secrets: dict[tuple[str, str], tuple[float, dict[str, str] | None]] = field(
         default_factory=dict
     )
@@ -64,7 +64,7 @@ class Shared:
         return data
 
     async def connect_client(
-        self, namespace: str, spec: v1alpha1.ConnectSpec
+        self, namespace: str, spec: jobspec.ConnectSpec
     ) -> ConnectClient | BackendError:
         auth: ConnectAuth | None = None
         fingerprint = ""
@@ -94,7 +94,7 @@ class Shared:
         key = (spec.url, spec.request_timeout, namespace, fingerprint)
         client = self._clients.get(key)
         if client is None:
-            timeout = units.parse_duration(spec.request_timeout).total_seconds()
+            timeout = spec.request_timeout.total_seconds()
             client = ConnectClient(spec.url, auth=auth, timeout=timeout)
             self._clients[key] = client
         return client
@@ -176,7 +176,7 @@ class JobLoop:
             self.wake.clear()
             return
 
-    def _delay(self, pace: reconcile.Pace, status: v1alpha1.SyncJobStatus) -> float:
+    def _delay(self, pace: reconcile.Pace, status: jobstatus.SyncJobStatus) -> float:
         s = self.settings
         if pace is reconcile.Pace.TRANSITION:
             if self.transition_started is None:
@@ -278,7 +278,7 @@ class JobLoop:
         seen = v1alpha1.dump(self._read_status(body.get("status")))
         return seen != self.written and seen not in self.recent_writes
 
-    def _read_status(self, raw: Any) -> v1alpha1.SyncJobStatus:
+    def _read_status(self, raw: Any) -> jobstatus.SyncJobStatus:
         try:
             return v1alpha1.parse_status(dict(raw or {}))
         except pydantic.ValidationError as exc:
@@ -289,10 +289,10 @@ class JobLoop:
                 self.name,
                 exc.errors()[0]["msg"],
             )
-            return v1alpha1.SyncJobStatus()
+            return jobstatus.SyncJobStatus()
 
     async def _retention(
-        self, spec: v1alpha1.SyncJobSpec, previous: v1alpha1.SyncJobStatus, now: datetime
+        self, spec: jobspec.SyncJobSpec, previous: jobstatus.SyncJobStatus, now: datetime
     ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
         paused_at = units.parse_time(previous.paused_at)
         if not spec.paused or paused_at is None or previous.phase not in PAUSE_PHASES:
@@ -312,7 +312,7 @@ class JobLoop:
         )
 
     async def observe(
-        self, spec: v1alpha1.SyncJobSpec, previous: v1alpha1.SyncJobStatus
+        self, spec: jobspec.SyncJobSpec, previous: jobstatus.SyncJobStatus
     ) -> Observed:
         kube = self.shared.kube
         errors: list[BackendError] = list(self.action_errors)
@@ -372,7 +372,7 @@ class JobLoop:
             connect_skipped=connect_skipped,
         )
 
-    async def act(self, spec: v1alpha1.SyncJobSpec, actions: tuple[reconcile.Action, ...]) -> None:
+    async def act(self, spec: jobspec.SyncJobSpec, actions: tuple[reconcile.Action, ...]) -> None:
         kube = self.shared.kube
         now = time.monotonic()
         jobs: list[Any] = []
@@ -392,7 +392,7 @@ class JobLoop:
             if isinstance(result, BaseException):
                 raise result
 
-    async def _do(self, spec: v1alpha1.SyncJobSpec, action: reconcile.Action, kube: Kube) -> None:
+    async def _do(self, spec: jobspec.SyncJobSpec, action: reconcile.Action, kube: Kube) -> None:
         try:
             if isinstance(action, reconcile.ConnectorAction):
                 assert spec.connect is not None
@@ -422,7 +422,7 @@ class JobLoop:
     def _forget(self, action: reconcile.Action) -> None:
         self.requested.pop(_action_key(action)[0], None)
 
-    async def write_status(self, status: v1alpha1.SyncJobStatus) -> None:
+    async def write_status(self, status: jobstatus.SyncJobStatus) -> None:
         new = v1alpha1.dump(status)
         base = self.foreign_status if self.foreign_status is not None else self.written
         patch = merge_patch(base or {}, new)
@@ -435,13 +435,13 @@ class JobLoop:
         self.foreign_status = None
 
     async def _invalid_spec(
-        self, exc: pydantic.ValidationError, generation: int, previous: v1alpha1.SyncJobStatus
+        self, exc: pydantic.ValidationError, generation: int, previous: jobstatus.SyncJobStatus
     ) -> reconcile.Plan:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
         )
         spec_error = BackendError("connect", "InvalidSpec", f"spec is invalid: {problems}", False)
-        stub = v1alpha1.SyncJobSpec(paused=False, workloads=[])
+        stub = jobspec.SyncJobSpec(paused=False, workloads=[])
         plan = reconcile.decide(
             stub,
             Observed(errors=(spec_error,)),
