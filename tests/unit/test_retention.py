@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from syncjob_operator.api import jobspec
 from syncjob_operator.decide import retention
-from syncjob_operator.probes import kafka_topics, mysql, oracle, postgresql, sqlserver
+from syncjob_operator.probes import kafka_topics, mysql, postgresql, sqlserver
+from syncjob_operator.probes.connection import SourceConnection
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 MiB = 1024 * 1024
@@ -691,53 +693,6 @@ def test_sqlserver_rejects_a_nonsense_retention() -> None:
         sqlserver.retention_minutes_from_rows([{"retention": 0}])
 
 
-# --- Oracle (recorded rows) ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("rows", "hours"),
-    [
-        ([{"name": "archivelog retention hours", "value": "24"}], 24),
-        ([{"NAME": "x", "name": "archivelog retention hours", "value": 168}], 168),
-        ([{"name": "archivelog retention hours", "value": "0"}], None),
-        ([{"name": "archivelog retention hours", "value": None}], None),
-        ([], None),  # not RDS
-    ],
-)
-def test_oracle_rds_retention_from_recorded_rows(
-    rows: list[dict[str, object]], hours: int | None
-) -> None:
-    assert oracle.rds_retention_hours_from_rows(rows) == hours
-    bound = retention.oracle_rds_bound(hours, paused_at=T0)
-    if hours is None:
-        assert bound is None
-    else:
-        assert bound is not None
-        assert bound.deadline == T0 + timedelta(hours=hours)
-        assert bound.basis == retention.ORACLE_RDS_ARCHIVELOG
-
-
-@pytest.mark.parametrize(
-    ("rows", "offset", "lost"),
-    [
-        ([{"oldest_scn": 5_000_000}], {"scn": "4999999", "commit_scn": "5000100"}, True),
-        ([{"oldest_scn": 5_000_000}], {"scn": "5000000"}, False),
-        ([{"oldest_scn": "5000000"}], {"scn": 6_000_000}, False),
-        ([{"oldest_scn": None}], {"scn": "1"}, False),
-        ([{"oldest_scn": 5_000_000}], {}, False),
-    ],
-)
-def test_oracle_redo_bound_from_recorded_rows(
-    rows: list[dict[str, object]], offset: dict[str, object], lost: bool
-) -> None:
-    bound = retention.oracle_redo_bound(
-        oracle.oldest_scn_from_rows(rows), oracle.offset_scn(offset)
-    )
-    assert (bound is not None and bound.lost) == lost
-    if bound is not None:
-        assert bound.deadline is None and bound.basis == retention.ORACLE_REDO
-
-
 # --- spec.source.retention and Kafka -----------------------------------------------------------
 
 
@@ -872,25 +827,6 @@ def test_choose_source_bound(
 
 
 @pytest.mark.parametrize(
-    ("bound", "now", "risk"),
-    [
-        (None, T0, retention.Risk.UNBOUNDED),
-        (b("x", None), T0, retention.Risk.UNBOUNDED),
-        (b("x", None, lost=True), T0, retention.Risk.LOST),
-        (b("x", T0 + 10 * H), T0, retention.Risk.SAFE),
-        (b("x", T0 + 6 * H), T0, retention.Risk.AT_RISK),  # exactly warnBefore away
-        (b("x", T0 + 5 * H), T0, retention.Risk.AT_RISK),
-        (b("x", T0), T0, retention.Risk.EXCEEDED),
-        (b("x", T0 - H), T0, retention.Risk.EXCEEDED),
-    ],
-)
-def test_assess(
-    bound: retention.RetentionBound | None, now: datetime, risk: retention.Risk
-) -> None:
-    assert retention.assess(bound, now=now, warn_before=6 * H) is risk
-
-
-@pytest.mark.parametrize(
     ("bound", "before", "due"),
     [
         (b("x", T0 + 2 * H), timedelta(minutes=30), False),
@@ -984,17 +920,17 @@ PASSWORD = "s3cr3t-Pa55"
     ],
 )
 def test_source_connection_from_secret(
-    source_type: retention.SourceType,
+    source_type: jobspec.SourceType,
     data: dict[str, str],
     expected: tuple[str, int, str, str | None, str | None],
 ) -> None:
-    conn = retention.SourceConnection.from_secret(data, source_type=source_type)
+    conn = SourceConnection.from_secret(data, source_type=source_type)
     assert (conn.host, conn.port, conn.user, conn.dbname, conn.sslmode) == expected
     assert PASSWORD not in repr(conn) and PASSWORD not in str(conn)
 
 
 def test_source_connection_keeps_the_password_and_ca() -> None:
-    conn = retention.SourceConnection.from_secret(
+    conn = SourceConnection.from_secret(
         {"uri": "postgresql://u:p%2Fw@h/db", "ca.crt": "-----BEGIN CERTIFICATE-----"},
         source_type="postgresql",
     )
@@ -1029,10 +965,10 @@ def test_source_connection_keeps_the_password_and_ca() -> None:
     ],
 )
 def test_source_connection_errors_name_the_key_not_the_password(
-    source_type: retention.SourceType, data: dict[str, str], message: str
+    source_type: jobspec.SourceType, data: dict[str, str], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message) as info:
-        retention.SourceConnection.from_secret(data, source_type=source_type)
+        SourceConnection.from_secret(data, source_type=source_type)
     assert PASSWORD not in str(info.value)
 
 

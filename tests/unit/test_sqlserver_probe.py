@@ -28,13 +28,14 @@ from syncjob_operator.decide.observed import ConnectorState
 from syncjob_operator.handlers import runtime
 from syncjob_operator.handlers.retention import RetentionProber, earliest_commit_lsn
 from syncjob_operator.probes import errors, sqlserver
+from syncjob_operator.probes.connection import SourceConnection
 from syncjob_operator.settings import Settings
 
 PASSWORD = "Tr1cky-pw'; --"
 PAUSED_AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 LSN = "0000002b:00000a40:0003"
 LSN_BYTES = bytes.fromhex("0000002B00000A400003")
-CONN = retention.SourceConnection(
+CONN = SourceConnection(
     source_type="sqlserver",
     host="mssql.sales",
     port=1433,
@@ -308,7 +309,7 @@ def test_tls_asked_for_without_pyopenssl_is_refused(
     server: RecordedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pytds.tls, "OPENSSL_AVAILABLE", False)
-    tls_conn = retention.SourceConnection(
+    tls_conn = SourceConnection(
         source_type="sqlserver",
         host="h",
         port=1433,
@@ -477,7 +478,7 @@ def free_port() -> int:
 
 
 def test_a_closed_port_is_source_unreachable() -> None:
-    conn = retention.SourceConnection(
+    conn = SourceConnection(
         source_type="sqlserver",
         host="127.0.0.1",
         port=free_port(),
@@ -496,7 +497,7 @@ def test_a_server_that_never_answers_is_a_timeout() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)  # the kernel accepts; nobody ever speaks TDS
-        conn = retention.SourceConnection(
+        conn = SourceConnection(
             source_type="sqlserver",
             host="127.0.0.1",
             port=listener.getsockname()[1],
@@ -586,10 +587,10 @@ def run_prober(
 
 
 def test_prober_uses_the_earliest_commit_lsn(monkeypatch: pytest.MonkeyPatch) -> None:
-    asked: list[tuple[retention.SourceConnection, str | None]] = []
+    asked: list[tuple[SourceConnection, str | None]] = []
 
     async def fake_probe(
-        connection: retention.SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
+        connection: SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
     ) -> tuple[int | None, datetime | None]:
         asked.append((connection, commit_lsn))
         return 4320, datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -613,7 +614,7 @@ def test_prober_uses_the_earliest_commit_lsn(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_prober_without_offsets_counts_from_the_pause(monkeypatch: pytest.MonkeyPatch) -> None:
     async def fake_probe(
-        connection: retention.SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
+        connection: SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
     ) -> tuple[int | None, datetime | None]:
         assert commit_lsn is None
         return 60, None
@@ -626,7 +627,7 @@ def test_prober_without_offsets_counts_from_the_pause(monkeypatch: pytest.Monkey
 
 def test_prober_failure_falls_back_to_spec_retention(monkeypatch: pytest.MonkeyPatch) -> None:
     async def fake_probe(
-        connection: retention.SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
+        connection: SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
     ) -> tuple[int | None, datetime | None]:
         raise errors.ProbeError("no cleanup job", reason="CdcCleanupJobMissing")
 

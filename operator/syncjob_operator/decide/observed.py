@@ -9,7 +9,7 @@ tested with tables of cases and no servers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from syncjob_operator.api import jobspec
@@ -105,4 +105,3 @@ class Observed:
     # Connect was not asked because the workers are scaled to zero by this
     # pause: its connectors are as paused as they can be.
     connect_skipped: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)

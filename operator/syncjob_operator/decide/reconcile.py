@@ -122,7 +122,6 @@ class Context:
     # The retention bound that binds (already combined), when probed.
     retention: retention.RetentionBound | None = None
     retention_errors: tuple[BackendError, ...] = ()
-    events_extra: tuple[Event, ...] = field(default_factory=tuple)
 
 
 # --- per-backend convergence ------------------------------------------------

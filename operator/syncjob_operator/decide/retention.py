@@ -28,13 +28,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Literal
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from syncjob_operator import units
-
-SourceType = Literal["postgresql", "mysql", "mariadb", "sqlserver", "oracle"]
 
 # --- bases: where a deadline comes from (status.retention.basis) -------------
 PG_SAFE_WAL_SIZE = "postgresql:safe_wal_size"
@@ -45,18 +41,12 @@ PG_IDLE_TIMEOUT = "postgresql:idle_replication_slot_timeout"
 MYSQL_EXPIRE = "mysql:binlog_expire_logs_seconds"
 MARIADB_EXPIRE = "mariadb:binlog_expire_logs_seconds"
 SQLSERVER_CLEANUP = "sqlserver:cdc_cleanup_retention"
-ORACLE_RDS_ARCHIVELOG = "oracle:archivelog_retention_hours"
-ORACLE_REDO = "oracle:oldest_available_scn"
 CONFIGURED = "spec.source.retention"
 KAFKA_RETENTION = "kafka:retention.ms"
 
 # Beyond this, "the deadline" is noise (a WAL rate of a few bytes a second):
 # report no deadline rather than a date centuries away.
 HORIZON = timedelta(days=3650)
-
-# Defaults of the servers we read, for messages and tests.
-SQLSERVER_DEFAULT_RETENTION_MINUTES = 4320
-MYSQL_DEFAULT_EXPIRE_SECONDS = 30 * 24 * 3600
 
 Figure = int | float | str | bool
 
@@ -416,7 +406,7 @@ def mysql_bound(
     )
 
 
-# --- SQL Server and Oracle (recorded results only: no server to probe here) ---
+# --- SQL Server (recorded results only: no server to probe here) ---
 
 
 def sqlserver_bound(
@@ -462,49 +452,6 @@ def sqlserver_bound(
             f"was committed at {commit_time.isoformat()}."
         ),
         figures=figures,
-    )
-
-
-def oracle_rds_bound(retention_hours: int | None, *, paused_at: datetime) -> RetentionBound | None:
-    """Amazon RDS for Oracle's ``archivelog retention hours``: deadline = pausedAt + hours.
-
-    None when the setting is absent (not RDS, or unset: RMAN policy applies,
-    and only spec.source.retention can tell).
-    """
-    if retention_hours is None:
-        return None
-    hours = timedelta(hours=retention_hours)
-    return RetentionBound(
-        basis=ORACLE_RDS_ARCHIVELOG,
-        deadline=paused_at + hours,
-        lost=False,
-        reason="ArchivelogRetention",
-        message=f"RDS keeps archived redo logs for {units.format_duration(hours)}.",
-        figures={"retentionHours": retention_hours},
-    )
-
-
-def oracle_redo_bound(
-    oldest_available_scn: int | None, offset_scn: int | None
-) -> RetentionBound | None:
-    """Lost when the connector's offset SCN is older than the oldest redo still available.
-
-    No deadline either way (Oracle's purge policy is the DBA's); None when
-    either figure is unknown or the SCN is still available.
-    """
-    if oldest_available_scn is None or offset_scn is None or offset_scn >= oldest_available_scn:
-        return None
-    return RetentionBound(
-        basis=ORACLE_REDO,
-        deadline=None,
-        lost=True,
-        reason="RedoLogsPurged",
-        message=(
-            f"The job's position (SCN {offset_scn}) is older than the oldest redo still "
-            f"available (SCN {oldest_available_scn}): events are gone and the job needs a new "
-            "snapshot."
-        ),
-        figures={"offsetScn": offset_scn, "oldestAvailableScn": oldest_available_scn},
     )
 
 
@@ -622,31 +569,6 @@ def combine(bounds: Iterable[RetentionBound | None]) -> RetentionBound | None:
     return min(dated, key=lambda b: b.deadline or datetime.max)  # stable: first on ties
 
 
-class Risk(StrEnum):
-    """How a paused job stands against its bound."""
-
-    LOST = "Lost"  # the source says the change log is gone
-    EXCEEDED = "Exceeded"  # the deadline has passed
-    AT_RISK = "AtRisk"  # within warn_before of the deadline
-    SAFE = "Safe"
-    UNBOUNDED = "Unbounded"  # no deadline (or no bound at all)
-
-
-def assess(bound: RetentionBound | None, *, now: datetime, warn_before: timedelta) -> Risk:
-    """Where ``now`` stands against ``bound``: lost, past the deadline, close to it, or safe."""
-    if bound is None:
-        return Risk.UNBOUNDED
-    if bound.lost:
-        return Risk.LOST
-    if bound.deadline is None:
-        return Risk.UNBOUNDED
-    if now >= bound.deadline:
-        return Risk.EXCEEDED
-    if now >= bound.deadline - warn_before:
-        return Risk.AT_RISK
-    return Risk.SAFE
-
-
 def auto_resume_due(
     bound: RetentionBound | None, *, now: datetime, auto_resume_before: timedelta | None
 ) -> bool:
@@ -669,136 +591,3 @@ def deadline_moved(
         return old is not new
     left = max((min(old, new) - now).total_seconds(), 0.0)
     return abs((new - old).total_seconds()) > max(60.0, tolerance * left)
-
-
-# --- connection Secrets --------------------------------------------------------------
-
-_DEFAULT_PORTS: dict[str, int] = {
-    "postgresql": 5432,
-    "mysql": 3306,
-    "mariadb": 3306,
-    "sqlserver": 1433,
-    "oracle": 1521,
-}
-_URI_SCHEMES: dict[str, tuple[str, ...]] = {
-    "postgresql": ("postgresql", "postgres"),
-    "mysql": ("mysql", "mariadb"),
-    "mariadb": ("mariadb", "mysql"),
-    "sqlserver": ("sqlserver", "mssql"),
-    "oracle": ("oracle",),
-}
-
-
-@dataclass(frozen=True)
-class SourceConnection:
-    """Where and how to reach the source database, read from its connection Secret.
-
-    The password is kept out of ``repr`` (and so out of logs and tracebacks).
-    """
-
-    source_type: SourceType
-    host: str
-    port: int
-    user: str
-    password: str | None = field(default=None, repr=False)
-    dbname: str | None = None
-    sslmode: str | None = None
-    ca_cert: str | None = field(default=None, repr=False)  # PEM text of ca.crt
-
-    @classmethod
-    def from_secret(cls, data: Mapping[str, str], *, source_type: SourceType) -> SourceConnection:
-        """Parse decoded Secret data.
-
-        Either key ``uri``, or host, port, dbname|database, user|username,
-        password; optional ``sslmode`` and ``ca.crt``. Raises ValueError
-        naming the missing or bad key, never echoing a value.
-        """
-        if source_type not in _DEFAULT_PORTS:
-            raise ValueError(f"unknown source type {source_type!r}")
-        ca_cert = data.get("ca.crt") or None
-        sslmode = data.get("sslmode") or None
-        if data.get("uri"):
-            return cls._from_uri(data["uri"], source_type, sslmode=sslmode, ca_cert=ca_cert)
-
-        def first(*keys: str) -> str | None:
-            for key in keys:
-                value = data.get(key)
-                if value:
-                    return value.strip() if key != "password" else value
-            return None
-
-        host = first("host", "hostname")
-        if host is None:
-            raise ValueError("connection Secret lacks key 'host' (or 'uri')")
-        user = first("user", "username")
-        if user is None:
-            raise ValueError("connection Secret lacks key 'user' (or 'username')")
-        port_text = first("port")
-        port = _parse_port(port_text, "port") if port_text else _DEFAULT_PORTS[source_type]
-        dbname = first("dbname", "database")
-        if dbname is None and source_type in ("postgresql", "sqlserver", "oracle"):
-            raise ValueError("connection Secret lacks key 'dbname' (or 'database')")
-        return cls(
-            source_type=source_type,
-            host=host,
-            port=port,
-            user=user,
-            password=first("password"),
-            dbname=dbname,
-            sslmode=sslmode,
-            ca_cert=ca_cert,
-        )
-
-    @classmethod
-    def _from_uri(
-        cls, uri: str, source_type: SourceType, *, sslmode: str | None, ca_cert: str | None
-    ) -> SourceConnection:
-        try:
-            parts = urlsplit(uri.strip())
-            port = parts.port
-        except ValueError:
-            raise ValueError("connection Secret key 'uri' is not a valid URI") from None
-        if parts.scheme not in _URI_SCHEMES[source_type]:
-            allowed = " or ".join(f"{s}://" for s in _URI_SCHEMES[source_type])
-            raise ValueError(f"connection Secret key 'uri' must start with {allowed}")
-        if not parts.hostname:
-            raise ValueError("connection Secret key 'uri' has no host")
-        if not parts.username:
-            raise ValueError("connection Secret key 'uri' has no user")
-        query = parse_qs(parts.query)
-        dbname = unquote(parts.path.lstrip("/")) or None
-        if dbname is None and "dbname" in query:
-            dbname = query["dbname"][0]
-        if dbname is None and source_type == "postgresql":
-            raise ValueError("connection Secret key 'uri' has no database name")
-        return cls(
-            source_type=source_type,
-            host=parts.hostname,
-            port=port or _DEFAULT_PORTS[source_type],
-            user=unquote(parts.username),
-            password=unquote(parts.password) if parts.password is not None else None,
-            dbname=dbname,
-            sslmode=sslmode or (query["sslmode"][0] if "sslmode" in query else None),
-            ca_cert=ca_cert,
-        )
-
-    @property
-    def address(self) -> str:
-        """host:port, for messages."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-    def redact(self, text: str) -> str:
-        """``text`` with the password (if it occurs) replaced: for driver error messages."""
-        if self.password and len(self.password) >= 3:
-            return text.replace(self.password, "***")
-        return text
-
-
-def _parse_port(text: str, key: str) -> int:
-    try:
-        port = int(text.strip())
-    except ValueError:
-        raise ValueError(f"connection Secret key {key!r} is not a number") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"connection Secret key {key!r} is out of range 1-65535")
-    return port

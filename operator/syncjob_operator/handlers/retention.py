@@ -21,6 +21,7 @@ from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import errors as probe_errors
 from syncjob_operator.probes import kafka_topics, mysql, postgresql, sqlserver
+from syncjob_operator.probes.connection import SourceConnection
 
 
 def earliest_commit_lsn(offsets: Sequence[Mapping[str, Any]]) -> str | None:
@@ -167,15 +168,13 @@ class RetentionProber:
         data = await kube.read_secret(namespace, source.connection_secret_ref.name)
         if data is None:
             raise ValueError(f"Secret {source.connection_secret_ref.name} does not exist")
-        connection = retention.SourceConnection.from_secret(data, source_type=source.type)
+        connection = SourceConnection.from_secret(data, source_type=source.type)
         if source.type == "postgresql":
             if not source.slot_name:
                 raise ValueError("spec.source.slotName is required for postgresql")
             obs = await postgresql.probe_slot(connection, slot_name=source.slot_name)
             self.wal_rate = retention.update_wal_rate(self.wal_rate, obs.wal_sample)
-            return retention.combine(
-                retention.postgres_bounds(obs, self.wal_rate.bytes_per_second, now=now)
-            )
+            return retention.postgres_bound(obs, self.wal_rate.bytes_per_second, now=now)
         if source.type in ("mysql", "mariadb"):
             settings = await mysql.probe_binlog(connection)
             return retention.mysql_bound(settings, paused_at=paused_at)
