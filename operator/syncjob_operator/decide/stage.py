@@ -3,7 +3,7 @@
 Why offsets: they are what Debezium itself resumes from, they survive
 restarts, and Kafka Connect serves them (``GET /connectors/{n}/offsets``, 3.5+).
 JMX snapshot metrics reset when a task restarts, so they cannot be trusted
-alone.  Purely computational; the rules are in DESIGN.md section 3:
+alone.  Purely computational; the rules (docs/design.md):
 
 - no committed offset yet: Pending (a fresh connector, or one still inside
   ``offset.flush.interval.ms``);

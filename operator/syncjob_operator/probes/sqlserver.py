@@ -4,7 +4,7 @@ Why this exists: a paused Debezium SQL Server connector's events live in the
 CDC change tables, which the database's CDC cleanup job purges once they are
 older than its ``retention`` (minutes, default 4320 = 3 days). The deadline
 is the commit time of the connector's offset LSN plus that retention
-(DESIGN.md section 3); :func:`syncjob_operator.decide.retention.sqlserver_bound`
+(docs/design.md); :func:`syncjob_operator.decide.retention.sqlserver_bound`
 computes it from what :func:`probe_cdc_retention` reads.
 
 python-tds (``pytds``, pure Python) is synchronous, so the read runs in a
