@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from syncjob_operator.decide.observed import ConnectorState, TaskState
-from syncjob_operator.decide.reconcile import connector_at
+from syncjob_operator.decide.plan import ConnectorAction, Context
+from syncjob_operator.decide.targets import connector_at
 
 
 def c(state: str, *tasks: str) -> ConnectorState:
@@ -52,11 +53,11 @@ def test_a_job_whose_connect_list_has_only_sinks_is_not_held_for_a_stage() -> No
     plan = reconcile.decide(
         spec,
         seen,
-        reconcile.Context(
+        Context(
             generation=2,
             now=datetime(2026, 11, 24, tzinfo=UTC),
             previous=jobstatus.SyncJobStatus(phase="Running", stage="Unknown"),
         ),
     )
     assert plan.status.phase == "Pausing"
-    assert plan.actions == (reconcile.ConnectorAction("sink", "PAUSED"),)
+    assert plan.actions == (ConnectorAction("sink", "PAUSED"),)

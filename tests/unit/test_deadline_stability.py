@@ -16,6 +16,7 @@ from syncjob_operator import units
 from syncjob_operator.api import jobspec, jobstatus
 from syncjob_operator.decide import reconcile, retention
 from syncjob_operator.decide.observed import PAUSED, ConnectorState, Observed, TaskState
+from syncjob_operator.decide.plan import Context
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 SPEC = jobspec.SyncJobSpec(
@@ -49,7 +50,7 @@ def bound(deadline: datetime, safe: int) -> retention.RetentionBound:
 def decide_at(
     now: datetime, b: retention.RetentionBound, previous: jobstatus.SyncJobStatus
 ) -> jobstatus.SyncJobStatus:
-    ctx = reconcile.Context(generation=2, now=now, previous=previous, retention=b)
+    ctx = Context(generation=2, now=now, previous=previous, retention=b)
     return reconcile.decide(SPEC, SEEN, ctx).status
 
 

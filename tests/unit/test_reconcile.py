@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from syncjob_operator.api import jobspec, jobstatus, v1alpha1
-from syncjob_operator.decide import reconcile, retention
+from syncjob_operator.decide import reconcile, retention, status
 from syncjob_operator.decide.observed import (
     BackendError,
     ConnectorState,
@@ -27,11 +27,14 @@ from syncjob_operator.decide.observed import (
     TaskState,
     WorkloadState,
 )
-from syncjob_operator.decide.reconcile import (
+from syncjob_operator.decide.plan import (
+    Action,
     ClearSavedReplicasAction,
     ConnectorAction,
+    Context,
     KafkaConnectorAction,
     Pace,
+    Plan,
     ScaleAction,
 )
 
@@ -202,8 +205,8 @@ def bound(
     )
 
 
-def ctx(previous: jobstatus.SyncJobStatus, **kw: Any) -> reconcile.Context:
-    return reconcile.Context(
+def ctx(previous: jobstatus.SyncJobStatus, **kw: Any) -> Context:
+    return Context(
         generation=kw.pop("generation", GEN), now=kw.pop("now", NOW), previous=previous, **kw
     )
 
@@ -228,7 +231,7 @@ class Row:
     spec: jobspec.SyncJobSpec
     observed: Observed
     previous: jobstatus.SyncJobStatus
-    actions: tuple[reconcile.Action, ...]
+    actions: tuple[Action, ...]
     phase: str | None
     # type -> "Status" or "Status/Reason"; only the ones a row cares about.
     conditions: Mapping[str, str] = field(default_factory=dict)
@@ -1271,7 +1274,7 @@ RETENTION_ROWS = [
 ]
 
 
-def check(plan: reconcile.Plan, r: Row) -> None:
+def check(plan: Plan, r: Row) -> None:
     assert plan.actions == r.actions
     assert plan.status.phase == r.phase
     got = {c.type: c for c in plan.status.conditions}
@@ -1447,7 +1450,7 @@ def test_trace_is_bounded() -> None:
     plan = reconcile.decide(
         RUNNING_JOB, seen(src("FAILED", trace="x" * 5000), sink("RUNNING")), ctx(before("Running"))
     )
-    assert len(plan.status.connectors[0].trace or "") == reconcile.TRACE_CHARS
+    assert len(plan.status.connectors[0].trace or "") == status.TRACE_CHARS
 
 
 def test_status_keeps_last_connectors_while_workers_are_at_zero() -> None:

@@ -19,7 +19,7 @@ import kopf
 from syncjob_operator import metrics
 from syncjob_operator.api import v1alpha1
 from syncjob_operator.backends.kube import Kube, KubeError
-from syncjob_operator.decide import reconcile
+from syncjob_operator.decide.plan import Event
 from syncjob_operator.handlers import runtime
 from syncjob_operator.settings import Settings
 
@@ -86,7 +86,7 @@ def _loop(memo: kopf.Memo, body: kopf.Body, namespace: str, name: str) -> runtim
     loop: runtime.JobLoop | None = getattr(memo, "loop", None)
     if loop is None:
 
-        def emit(event: reconcile.Event) -> None:
+        def emit(event: Event) -> None:
             kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
         loop = runtime.JobLoop(shared=memo.shared, namespace=namespace, name=name, emit=emit)

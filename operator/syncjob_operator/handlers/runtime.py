@@ -28,6 +28,16 @@ from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.decide import reconcile, retention
 from syncjob_operator.decide.observed import BackendError, ConnectorState, Observed
 from syncjob_operator.decide.patch import merge_patch
+from syncjob_operator.decide.plan import (
+    Action,
+    ConnectorAction,
+    Context,
+    Event,
+    KafkaConnectorAction,
+    Pace,
+    Plan,
+    ScaleAction,
+)
 from syncjob_operator.handlers.retention import RetentionProber
 from syncjob_operator.settings import Settings
 
@@ -40,7 +50,7 @@ SECRET_TTL = 60.0
 # Phases in which a pause has begun, so the change log is piling up.
 PAUSE_PHASES = ("Pausing", "Paused", "Failed")
 
-EventSink = Callable[[reconcile.Event], None]
+EventSink = Callable[[Event], None]
 
 
 @dataclass
@@ -176,9 +186,9 @@ class JobLoop:
             self.wake.clear()
             return
 
-    def _delay(self, pace: reconcile.Pace, status: jobstatus.SyncJobStatus) -> float:
+    def _delay(self, pace: Pace, status: jobstatus.SyncJobStatus) -> float:
         s = self.settings
-        if pace is reconcile.Pace.TRANSITION:
+        if pace is Pace.TRANSITION:
             if self.transition_started is None:
                 self.transition_started = time.monotonic()
                 self.poll_delay = s.transition_poll_min
@@ -188,11 +198,11 @@ class JobLoop:
                 self.poll_delay = min(s.transition_poll_max, self.poll_delay * 1.5)
             return self.poll_delay
         self.transition_started = None
-        if pace is reconcile.Pace.RETRY:
+        if pace is Pace.RETRY:
             self.error_streak += 1
             return float(min(s.retry_max, s.retry_min * 2.0 ** (self.error_streak - 1)))
         self.error_streak = 0
-        if pace is reconcile.Pace.WAITING:
+        if pace is Pace.WAITING:
             return s.stage_poll_interval
         if status.phase in ("Paused", "Pausing") and status.retention is not None:
             return min(s.resync_interval, s.retention_interval)
@@ -200,7 +210,7 @@ class JobLoop:
 
     # --- one pass -------------------------------------------------------
 
-    async def step(self, body: Mapping[str, Any]) -> reconcile.Plan:
+    async def step(self, body: Mapping[str, Any]) -> Plan:
         generation = int(body.get("metadata", {}).get("generation") or 0)
         await self._adopt_foreign_status(body)
         previous = self._read_status(
@@ -220,7 +230,7 @@ class JobLoop:
             self.errors_since = None
         elif self.errors_since is None:
             self.errors_since = time.monotonic()
-        ctx = reconcile.Context(
+        ctx = Context(
             generation=generation,
             now=now,
             previous=previous,
@@ -372,7 +382,7 @@ class JobLoop:
             connect_skipped=connect_skipped,
         )
 
-    async def act(self, spec: jobspec.SyncJobSpec, actions: tuple[reconcile.Action, ...]) -> None:
+    async def act(self, spec: jobspec.SyncJobSpec, actions: tuple[Action, ...]) -> None:
         kube = self.shared.kube
         now = time.monotonic()
         jobs: list[Any] = []
@@ -392,18 +402,18 @@ class JobLoop:
             if isinstance(result, BaseException):
                 raise result
 
-    async def _do(self, spec: jobspec.SyncJobSpec, action: reconcile.Action, kube: Kube) -> None:
+    async def _do(self, spec: jobspec.SyncJobSpec, action: Action, kube: Kube) -> None:
         try:
-            if isinstance(action, reconcile.ConnectorAction):
+            if isinstance(action, ConnectorAction):
                 assert spec.connect is not None
                 client = await self.shared.connect_client(self.namespace, spec.connect)
                 if isinstance(client, BackendError):
                     self.action_errors.append(client)
                     return
                 await client.request_state(action.name, action.target)
-            elif isinstance(action, reconcile.KafkaConnectorAction):
+            elif isinstance(action, KafkaConnectorAction):
                 await strimzi.set_state(kube, self.namespace, action.name, action.state)
-            elif isinstance(action, reconcile.ScaleAction):
+            elif isinstance(action, ScaleAction):
                 await workloads.scale(
                     kube, self.namespace, action.ref, replicas=action.replicas, save=action.save
                 )
@@ -419,7 +429,7 @@ class JobLoop:
                 BackendError("workloads", "KubernetesError", exc.message, transient=True)
             )
 
-    def _forget(self, action: reconcile.Action) -> None:
+    def _forget(self, action: Action) -> None:
         self.requested.pop(_action_key(action)[0], None)
 
     async def write_status(self, status: jobstatus.SyncJobStatus) -> None:
@@ -436,7 +446,7 @@ class JobLoop:
 
     async def _invalid_spec(
         self, exc: pydantic.ValidationError, generation: int, previous: jobstatus.SyncJobStatus
-    ) -> reconcile.Plan:
+    ) -> Plan:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
         )
@@ -445,12 +455,12 @@ class JobLoop:
         plan = reconcile.decide(
             stub,
             Observed(errors=(spec_error,)),
-            reconcile.Context(generation=generation, now=datetime.now(UTC), previous=previous),
+            Context(generation=generation, now=datetime.now(UTC), previous=previous),
         )
         await self.write_status(plan.status)
         for event in plan.events:
             self.emit(event)
-        return reconcile.Plan((), plan.status, plan.events, reconcile.Pace.RETRY)
+        return Plan((), plan.status, plan.events, Pace.RETRY)
 
     # --- deletion -------------------------------------------------------
 
@@ -469,7 +479,7 @@ class JobLoop:
             plan = reconcile.decide(
                 resume,
                 observed,
-                reconcile.Context(
+                Context(
                     generation=int(body.get("metadata", {}).get("generation") or 0),
                     now=datetime.now(UTC),
                     previous=previous,
@@ -484,11 +494,11 @@ class JobLoop:
         return False
 
 
-def _action_key(action: reconcile.Action) -> tuple[str, object]:
-    if isinstance(action, reconcile.ConnectorAction):
+def _action_key(action: Action) -> tuple[str, object]:
+    if isinstance(action, ConnectorAction):
         return f"connector/{action.name}", action.target
-    if isinstance(action, reconcile.KafkaConnectorAction):
+    if isinstance(action, KafkaConnectorAction):
         return f"kafkaconnector/{action.name}", action.state
-    if isinstance(action, reconcile.ScaleAction):
+    if isinstance(action, ScaleAction):
         return f"scale/{action.ref.kind}/{action.ref.name}", (action.replicas, action.save)
     return f"clear/{action.ref.kind}/{action.ref.name}", None
