@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 from datetime import datetime
+from typing import get_args
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -17,8 +18,9 @@ from syncjob_operator import units
 from syncjob_operator.api import jobstatus
 from syncjob_operator.decide.observed import BackendError
 
-PHASES = ("Running", "PausePending", "Pausing", "Paused", "Resuming", "Failed")
-STAGES = ("Pending", "Snapshot", "CDC", "Unknown")
+# One series per value the API defines, so a job's series exist before it reaches them.
+PHASES: tuple[str, ...] = get_args(jobstatus.Phase)
+STAGES: tuple[str, ...] = get_args(jobstatus.Stage)
 
 JOB_PHASE = Gauge(
     "syncjob_phase", "1 for the phase each SyncJob is in", ["namespace", "name", "phase"]
