@@ -24,7 +24,7 @@ database named in the connection Secret (which must be the CDC-enabled one:
 What was and was not run, plainly: no SQL Server can run where this was
 written (no container runtime; not packaged for Debian), so **the queries and
 the login have never run against a real SQL Server**. What is tested
-(``tests/unit/test_sqlserver_probe.py``): the row parsers and the bound on
+(``tests/unit/probes/test_sqlserver_probe.py``): the row parsers and the bound on
 recorded result rows (as pytds returns them: tuples and dicts), the LSN
 validation (injection attempts rejected before any I/O), the mapping of
 pytds's own exception types onto :mod:`errors` (with the password never in a

@@ -1,4 +1,4 @@
-"""When a connector counts as arrived at its target state (decide.reconcile.connector_at)."""
+"""When a connector counts as arrived at its target state (decide.targets.connector_at)."""
 
 from __future__ import annotations
 
