@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from syncjob_operator.api import jobspec, jobstatus
-from syncjob_operator.decide import reconcile
+from syncjob_operator.api.jobstatus import Phase
+from syncjob_operator.decide import phase, reconcile
 from syncjob_operator.decide.observed import (
     Observed,
 )
+from syncjob_operator.decide.plan import Pace
 from tests.unit.decide.builders import (
     AUTO,
     EARLIER,
@@ -30,6 +32,7 @@ from tests.unit.decide.builders import (
     seen,
     sink,
     src,
+    wl,
 )
 
 
@@ -121,3 +124,67 @@ def test_auto_resume_is_recorded() -> None:
     assert plan.status.auto_resumed.deadline == "2026-11-24T12:20:00Z"
     assert plan.status.auto_resumed.generation == GEN
     assert plan.events[0].type == "Warning"
+
+
+# --- the phase on its own (decide.phase.current) -----------------------------------------
+
+NOTHING = Observed()
+
+
+@pytest.mark.parametrize(
+    ("facts", "previous", "observed", "expected"),
+    [
+        pytest.param(
+            {"failures": True, "converged": True}, "Paused", NOTHING, "Failed", id="failed"
+        ),
+        pytest.param(
+            {"want_paused": True, "converged": True}, "Pausing", NOTHING, "Paused", id="p"
+        ),
+        pytest.param({"converged": True}, "Resuming", NOTHING, "Running", id="running"),
+        pytest.param({"errors": True}, "Paused", NOTHING, "Paused", id="an-error-keeps-it"),
+        pytest.param({"errors": True}, None, NOTHING, None, id="never-a-phase-not-seen"),
+        pytest.param(
+            {"want_paused": True, "stage_blocks": True},
+            "Running",
+            NOTHING,
+            "PausePending",
+            id="deferred",
+        ),
+        pytest.param({"want_paused": True}, "Running", NOTHING, "Pausing", id="pausing"),
+        pytest.param({}, "Paused", NOTHING, "Resuming", id="resuming-after-a-pause"),
+        pytest.param(
+            {}, "Running", seen(src("PAUSED"), sink("RUNNING")), "Resuming", id="something-paused"
+        ),
+        pytest.param(
+            {}, "Running", seen(workloads=[wl(0, saved=2)]), "Resuming", id="replicas-saved"
+        ),
+        pytest.param({}, "Running", seen(src("RUNNING")), "Running", id="nothing-paused"),
+    ],
+)
+def test_current(
+    facts: Mapping[str, Any], previous: str | None, observed: Observed, expected: str | None
+) -> None:
+    args: dict[str, Any] = {
+        "want_paused": False,
+        "converged": False,
+        "stage_blocks": False,
+        "failures": False,
+        "errors": False,
+        **facts,
+    }
+    assert phase.current(prev=before(previous), observed=observed, **args) == expected
+
+
+@pytest.mark.parametrize(
+    ("phase_now", "errors", "stage_blocks", "pace"),
+    [
+        ("Pausing", True, False, Pace.RETRY),
+        ("Running", False, True, Pace.WAITING),
+        ("Pausing", False, False, Pace.TRANSITION),
+        ("Resuming", False, False, Pace.TRANSITION),
+        ("Paused", False, False, Pace.STEADY),
+        (None, False, False, Pace.STEADY),
+    ],
+)
+def test_pace(phase_now: Phase | None, errors: bool, stage_blocks: bool, pace: Pace) -> None:
+    assert phase.pace(phase_now, errors=errors, stage_blocks=stage_blocks) is pace
