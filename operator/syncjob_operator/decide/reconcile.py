@@ -56,13 +56,9 @@ def decide(spec: jobspec.SyncJobSpec, observed: Observed, ctx: Context) -> Plan:
         and not only_sinks
     )
 
-    target = targets.connect_target(want_paused, spec.pause_mode)
-    connectors_there = targets.connectors(
-        spec, observed, prev=prev, target=target, stage_blocks=stage_blocks, draft=draft
-    )
-    strimzi_there = targets.strimzi(
-        observed, prev=prev, target=target, stage_blocks=stage_blocks, draft=draft
-    )
+    aim = targets.Aim(targets.connect_target(want_paused, spec.pause_mode), stage_blocks, prev)
+    connectors_there = targets.connectors(spec, observed, aim, draft)
+    strimzi_there = targets.strimzi(observed, aim, draft)
     quiesced = connectors_there and strimzi_there
     if want_paused:
         converged_workloads = targets.workloads(

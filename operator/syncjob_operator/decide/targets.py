@@ -37,6 +37,17 @@ from syncjob_operator.decide.plan import (
 )
 
 
+@dataclass(frozen=True)
+class Aim:
+    """What the connectors are to reach this pass, and what holds that back."""
+
+    target: ConnectTarget
+    # Pausing waits for the CDC stage: nothing is asked to pause until then.
+    stage_blocks: bool
+    # The last status written: what the job had settled at, for the Events.
+    prev: jobstatus.SyncJobStatus
+
+
 @dataclass
 class Draft:
     """Mutable scratch space while one decision is made."""
@@ -82,16 +93,9 @@ def paused_family(state: ConnectState) -> bool:
     return state in (PAUSED, STOPPED)
 
 
-def connectors(
-    spec: jobspec.SyncJobSpec,
-    observed: Observed,
-    *,
-    prev: jobstatus.SyncJobStatus,
-    target: ConnectTarget,
-    stage_blocks: bool,
-    draft: Draft,
-) -> bool:
-    """Kafka Connect's connectors: ask each that is not at ``target``; True when all are."""
+def connectors(spec: jobspec.SyncJobSpec, observed: Observed, aim: Aim, draft: Draft) -> bool:
+    """Kafka Connect's connectors: ask each that is not at the target; True when all are."""
+    prev, target, stage_blocks = aim.prev, aim.target, aim.stage_blocks
     if spec.connect is None:
         return True
     if observed.connect_skipped:
@@ -152,15 +156,9 @@ def connectors(
     return converged
 
 
-def strimzi(
-    observed: Observed,
-    *,
-    prev: jobstatus.SyncJobStatus,
-    target: ConnectTarget,
-    stage_blocks: bool,
-    draft: Draft,
-) -> bool:
-    """Strimzi's KafkaConnectors: set each spec.state; True when all report ``target``."""
+def strimzi(observed: Observed, aim: Aim, draft: Draft) -> bool:
+    """Strimzi's KafkaConnectors: set each spec.state; True when all report the target."""
+    prev, target, stage_blocks = aim.prev, aim.target, aim.stage_blocks
     converged = True
     wanted_state = _STRIMZI_STATES[target]
     for c in observed.kafka_connectors:

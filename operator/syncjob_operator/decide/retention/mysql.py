@@ -66,36 +66,28 @@ def mysql_bound(
     anchor = min(paused_at, position_time) if position_time else paused_at
     expiry = binlog_expiry_seconds(settings)
     figures: dict[str, Figure] = {"expireSeconds": expiry, "version": settings.version}
+
+    def bound(
+        reason: str, message: str, *, deadline: datetime | None = None, lost: bool = False
+    ) -> RetentionBound:
+        return RetentionBound(basis, deadline, lost, reason, message, figures)
+
     if not settings.log_bin:
-        return RetentionBound(
-            basis=basis,
-            deadline=None,
+        return bound(
+            "BinlogDisabled",
+            "The source has no binary log (log_bin is OFF): no change log is kept.",
             lost=True,
-            reason="BinlogDisabled",
-            message="The source has no binary log (log_bin is OFF): no change log is kept.",
-            figures=figures,
         )
     if expiry <= 0:
-        return RetentionBound(
-            basis=basis,
-            deadline=None,
-            lost=False,
-            reason="BinlogNeverExpires",
-            message=(
-                "binlog_expire_logs_seconds and expire_logs_days are 0: binlogs are not purged "
-                "automatically; only PURGE BINARY LOGS or a full disk removes them."
-            ),
-            figures=figures,
+        return bound(
+            "BinlogNeverExpires",
+            "binlog_expire_logs_seconds and expire_logs_days are 0: binlogs are not purged "
+            "automatically; only PURGE BINARY LOGS or a full disk removes them.",
         )
     expire = timedelta(seconds=expiry)
-    return RetentionBound(
-        basis=basis,
+    return bound(
+        "BinlogExpiry",
+        f"The source purges binlogs after {units.format_duration(expire)}; the job's position "
+        f"dates from {anchor.isoformat()}.",
         deadline=anchor + expire,
-        lost=False,
-        reason="BinlogExpiry",
-        message=(
-            f"The source purges binlogs after {units.format_duration(expire)}; the job's position "
-            f"dates from {anchor.isoformat()}."
-        ),
-        figures=figures,
     )

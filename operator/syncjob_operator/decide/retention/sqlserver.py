@@ -28,35 +28,25 @@ def sqlserver_bound(
     """
     if retention_minutes is None:
         return RetentionBound(
-            basis=SQLSERVER_CLEANUP,
-            deadline=None,
-            lost=False,
-            reason="NoCdcCleanupJob",
-            message="The database has no CDC cleanup job: change tables are not purged.",
-            figures={},
+            SQLSERVER_CLEANUP,
+            None,
+            False,
+            "NoCdcCleanupJob",
+            "The database has no CDC cleanup job: change tables are not purged.",
         )
     retention = timedelta(minutes=retention_minutes)
     figures: dict[str, Figure] = {"retentionMinutes": retention_minutes}
     if commit_time is None:
-        return RetentionBound(
-            basis=SQLSERVER_CLEANUP,
-            deadline=paused_at + retention,
-            lost=False,
-            reason="CdcCleanupRetention",
-            message=(
-                f"CDC cleanup keeps {units.format_duration(retention)} of changes; the offset's "
-                "commit time is unknown, so this counts from the pause and may be late."
-            ),
-            figures=figures,
-        )
+        anchor = paused_at
+        why = "the offset's commit time is unknown, so this counts from the pause and may be late"
+    else:
+        anchor = commit_time
+        why = f"the job's position was committed at {commit_time.isoformat()}"
     return RetentionBound(
-        basis=SQLSERVER_CLEANUP,
-        deadline=commit_time + retention,
-        lost=False,
-        reason="CdcCleanupRetention",
-        message=(
-            f"CDC cleanup keeps {units.format_duration(retention)} of changes; the job's position "
-            f"was committed at {commit_time.isoformat()}."
-        ),
-        figures=figures,
+        SQLSERVER_CLEANUP,
+        anchor + retention,
+        False,
+        "CdcCleanupRetention",
+        f"CDC cleanup keeps {units.format_duration(retention)} of changes; {why}.",
+        figures,
     )
