@@ -55,7 +55,7 @@ def keys_anywhere(value: Any) -> Iterator[str]:
 
 def test_committed_crd_matches_the_models() -> None:
     assert CRD_FILE.read_text() == crd.render(), (
-        f"{CRD_FILE.name} differs from what the models in api/v1alpha1.py generate: "
+        f"{CRD_FILE.name} differs from what the models in api/ generate: "
         "run `make crds` and commit the result"
     )
 
