@@ -10,14 +10,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 from datetime import datetime
+from typing import get_args
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator import units
+from syncjob_operator.api import jobstatus
 from syncjob_operator.decide.observed import BackendError
 
-PHASES = ("Running", "PausePending", "Pausing", "Paused", "Resuming", "Failed")
-STAGES = ("Pending", "Snapshot", "CDC", "Unknown")
+# One series per value the API defines, so a job's series exist before it reaches them.
+PHASES: tuple[str, ...] = get_args(jobstatus.Phase)
+STAGES: tuple[str, ...] = get_args(jobstatus.Stage)
 
 JOB_PHASE = Gauge(
     "syncjob_phase", "1 for the phase each SyncJob is in", ["namespace", "name", "phase"]
@@ -43,7 +46,7 @@ BACKEND_ERRORS = Counter(
 def record(
     namespace: str,
     name: str,
-    status: v1alpha1.SyncJobStatus,
+    status: jobstatus.SyncJobStatus,
     errors: Iterable[BackendError],
     *,
     now: datetime,
@@ -52,8 +55,8 @@ def record(
         JOB_PHASE.labels(namespace, name, phase).set(1 if status.phase == phase else 0)
     for stage in STAGES:
         JOB_STAGE.labels(namespace, name, stage).set(1 if status.stage == stage else 0)
-    if status.retention_deadline:
-        deadline = datetime.fromisoformat(status.retention_deadline.replace("Z", "+00:00"))
+    deadline = units.parse_time(status.retention_deadline)
+    if deadline is not None:
         RETENTION_SECONDS_LEFT.labels(namespace, name).set((deadline - now).total_seconds())
     else:
         _remove(RETENTION_SECONDS_LEFT, namespace, name)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from syncjob_operator.decide import retention
+from syncjob_operator.probes.connection import SourceConnection
 
 _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
@@ -77,7 +77,7 @@ def pg_slot(pg_server: postgres.PostgresServer) -> Iterator[str]:
             )
 
 
-def pg_connection(server: postgres.PostgresServer, **overrides: str) -> retention.SourceConnection:
+def pg_connection(server: postgres.PostgresServer, **overrides: str) -> SourceConnection:
     """A SourceConnection as the operator would build it from the job's Secret."""
     data = {
         "host": server.host,
@@ -87,7 +87,7 @@ def pg_connection(server: postgres.PostgresServer, **overrides: str) -> retentio
         "password": server.password,
     }
     data.update(overrides)
-    return retention.SourceConnection.from_secret(data, source_type="postgresql")
+    return SourceConnection.from_secret(data, source_type="postgresql")
 
 
 def write_wal(server: postgres.PostgresServer, megabytes: int) -> None:
@@ -110,9 +110,7 @@ def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[mariadb
         server.stop()
 
 
-def mariadb_connection(
-    server: mariadb.MariaDBServer, **overrides: str
-) -> retention.SourceConnection:
+def mariadb_connection(server: mariadb.MariaDBServer, **overrides: str) -> SourceConnection:
     data = {
         "host": server.host,
         "port": str(server.port),
@@ -120,7 +118,7 @@ def mariadb_connection(
         "password": server.password,
     }
     data.update(overrides)
-    return retention.SourceConnection.from_secret(data, source_type="mariadb")
+    return SourceConnection.from_secret(data, source_type="mariadb")
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,11 @@ from typing import Any, cast
 
 import pytest
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec, jobstatus, v1alpha1
 from syncjob_operator.backends.kube import Kube
 from syncjob_operator.controller.loop import JobLoop
 from syncjob_operator.controller.shared import Shared
-from syncjob_operator.decide import reconcile
+from syncjob_operator.decide import plan
 from syncjob_operator.decide.observed import ConnectorState, TaskState
 from syncjob_operator.settings import Settings
 
@@ -64,17 +64,17 @@ class StatusOnly:
         return None
 
 
-def job_loop(connect: Connect, kube: StatusOnly) -> tuple[JobLoop, list[reconcile.Event]]:
-    async def connect_client(namespace: str, spec: v1alpha1.ConnectSpec) -> Connect:
+def job_loop(connect: Connect, kube: StatusOnly) -> tuple[JobLoop, list[plan.Event]]:
+    async def connect_client(namespace: str, spec: jobspec.ConnectSpec) -> Connect:
         return connect
 
     shared = Shared(kube=cast(Kube, kube), settings=Settings(transition_poll_min=0.001))
     shared.connect_client = connect_client  # type: ignore[method-assign,assignment]
-    events: list[reconcile.Event] = []
+    events: list[plan.Event] = []
     return JobLoop(shared=shared, namespace="ns", name="job", emit=events.append), events
 
 
-def body(paused: bool, status: v1alpha1.SyncJobStatus | None = None, **spec: Any) -> Any:
+def body(paused: bool, status: jobstatus.SyncJobStatus | None = None, **spec: Any) -> Any:
     return {
         "metadata": {"generation": 3, "resourceVersion": "1"},
         "spec": {
@@ -86,7 +86,7 @@ def body(paused: bool, status: v1alpha1.SyncJobStatus | None = None, **spec: Any
     }
 
 
-PAUSED = v1alpha1.SyncJobStatus(
+PAUSED = jobstatus.SyncJobStatus(
     observed_generation=3, phase="Paused", stage="CDC", paused_at="2026-11-24T10:00:00Z"
 )
 
@@ -95,7 +95,7 @@ def test_a_pass_writes_only_what_changed() -> None:
     connect, kube = Connect("RUNNING"), StatusOnly()
     loop, events = job_loop(connect, kube)
 
-    async def passes() -> list[reconcile.Plan]:
+    async def passes() -> list[plan.Plan]:
         return [await loop.step(body(paused=True)) for _ in range(3)]
 
     first, second, third = asyncio.run(passes())

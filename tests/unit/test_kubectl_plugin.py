@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from syncjob_operator.cli import kubectl_plugin as plugin
+from syncjob_operator.cli import view
 
 NOW = dt.datetime(2026, 11, 24, 10, 0, 0, tzinfo=dt.UTC)
 VENV_BIN = Path(sys.executable).parent
@@ -77,11 +78,11 @@ def job(
     ],
 )
 def test_format_time_left(delta: dt.timedelta, expected: str) -> None:
-    assert plugin.format_time_left(NOW + delta, NOW) == expected
+    assert view.format_time_left(NOW + delta, NOW) == expected
 
 
 def test_format_time_left_without_deadline() -> None:
-    assert plugin.format_time_left(None, NOW) == "-"
+    assert view.format_time_left(None, NOW) == "-"
 
 
 @pytest.mark.parametrize(
@@ -97,7 +98,7 @@ def test_format_time_left_without_deadline() -> None:
     ],
 )
 def test_parse_time(text: str | None, expected: dt.datetime | None) -> None:
-    assert plugin.parse_time(text) == expected
+    assert view.parse_time(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -234,11 +235,11 @@ PAUSED_CONVERGED = {
     ],
 )
 def test_status_row(obj: dict[str, Any], row: list[str]) -> None:
-    assert plugin.status_row(obj, NOW) == row
+    assert view.status_row(obj, NOW) == row
 
 
 def test_status_table_aligns_columns_like_kubectl() -> None:
-    table = plugin.status_table(
+    table = view.status_table(
         [job(status=PAUSED_CONVERGED), job("b", namespace="billing", paused=False)],
         NOW,
         with_namespace=True,
@@ -251,7 +252,7 @@ def test_status_table_aligns_columns_like_kubectl() -> None:
 
 
 def test_format_table_without_rows_prints_headers() -> None:
-    assert plugin.format_table(["A", "BB"], []) == "A   BB\n"
+    assert view.format_table(["A", "BB"], []) == "A   BB\n"
 
 
 # --- when --wait stops ------------------------------------------------------------
@@ -341,7 +342,7 @@ def test_format_table_without_rows_prints_headers() -> None:
 )
 def test_progress(obj: dict[str, Any], target: Any, state: str, message_part: str) -> None:
     generation = obj["metadata"]["generation"]
-    result = plugin.progress(obj, target=target, generation=generation)
+    result = view.progress(obj, target=target, generation=generation)
     assert result.state == state
     assert message_part in result.message
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec
 from syncjob_operator.controller import ledger
-from syncjob_operator.decide import reconcile
+from syncjob_operator.decide import plan
 
-DBZ = v1alpha1.WorkloadRef(api_version="apps/v1", kind="Deployment", name="debezium")
-PAUSE_SRC = reconcile.ConnectorAction("src", "PAUSED")
-STOP_SRC = reconcile.ConnectorAction("src", "STOPPED")
-PAUSE_SINK = reconcile.ConnectorAction("sink", "PAUSED")
-STRIMZI_PAUSE = reconcile.KafkaConnectorAction("src", "paused")
-TO_ZERO = reconcile.ScaleAction(DBZ, replicas=0, save=2)
-TO_TWO = reconcile.ScaleAction(DBZ, replicas=2)
-CLEAR = reconcile.ClearSavedReplicasAction(DBZ)
+DBZ = jobspec.WorkloadRef(api_version="apps/v1", kind="Deployment", name="debezium")
+PAUSE_SRC = plan.ConnectorAction("src", "PAUSED")
+STOP_SRC = plan.ConnectorAction("src", "STOPPED")
+PAUSE_SINK = plan.ConnectorAction("sink", "PAUSED")
+STRIMZI_PAUSE = plan.KafkaConnectorAction("src", "paused")
+TO_ZERO = plan.ScaleAction(DBZ, replicas=0, save=2)
+TO_TWO = plan.ScaleAction(DBZ, replicas=2)
+CLEAR = plan.ClearSavedReplicasAction(DBZ)
 
-Pass = tuple[float, list[reconcile.Action]]
+Pass = tuple[float, list[plan.Action]]
 
 
 # Each row: the passes as (now, what the decision asks) and, per pass, what is sent.
@@ -60,7 +60,7 @@ Pass = tuple[float, list[reconcile.Action]]
         ([(0.0, [CLEAR]), (0.1, [CLEAR]), (6.0, [CLEAR])], [[CLEAR], [], [CLEAR]]),
     ],
 )
-def test_due(passes: list[Pass], sent: list[list[reconcile.Action]]) -> None:
+def test_due(passes: list[Pass], sent: list[list[plan.Action]]) -> None:
     book = ledger.Ledger()
     assert [book.due(actions, now=now) for now, actions in passes] == sent
 

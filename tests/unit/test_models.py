@@ -9,12 +9,14 @@ and tested against a real one in tests/integration.
 from __future__ import annotations
 
 import copy
+import re
+from datetime import timedelta
 from typing import Any
 
 import pydantic
 import pytest
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import fields, jobstatus, v1alpha1
 
 CONNECT = {"url": "http://connect.kafka.svc:8083", "connectors": ["orders-source", "orders-sink"]}
 WORKLOAD = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orders-debezium"}
@@ -98,9 +100,9 @@ def test_defaults() -> None:
     assert spec.paused is False
     assert spec.pause_mode == "Pause"
     assert spec.on_delete == "Resume"
-    assert spec.retention_policy.warn_before == "6h"
+    assert spec.retention_policy.warn_before == timedelta(hours=6)
     assert spec.retention_policy.auto_resume_before is None
-    assert spec.connect is not None and spec.connect.request_timeout == "10s"
+    assert spec.connect is not None and spec.connect.request_timeout == timedelta(seconds=10)
     assert spec.workloads == [] and spec.kafka_connectors == []
 
 
@@ -112,11 +114,36 @@ def test_full_spec_fields() -> None:
     assert [w.kind for w in spec.workloads] == ["Deployment", "KafkaConnect", "StatefulSet"]
     assert spec.source is not None and spec.source.slot_name == "debezium_orders"
     assert spec.kafka is not None and spec.kafka.topics == ["orders.public.orders"]
-    assert spec.retention_policy.auto_resume_before == "30m"
+    assert spec.retention_policy.auto_resume_before == timedelta(minutes=30)
     # camelCase on the wire, and nothing unset is written.
     dumped = v1alpha1.dump(spec)
     assert dumped["connect"]["authSecretRef"] == {"name": "connect-auth"}
     assert dumped["retentionPolicy"] == {"warnBefore": "6h", "autoResumeBefore": "30m"}
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("6h", timedelta(hours=6)),
+        ("30m", timedelta(minutes=30)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("1.5h", timedelta(hours=1, minutes=30)),
+        ("2500ms", timedelta(seconds=2.5)),
+    ],
+)
+def test_durations_are_timedeltas_and_go_syntax_on_the_wire(text: str, value: timedelta) -> None:
+    spec = v1alpha1.parse_spec({"connect": CONNECT, "retentionPolicy": {"warnBefore": text}})
+    assert spec.retention_policy.warn_before == value
+    written = v1alpha1.dump(spec)["retentionPolicy"]["warnBefore"]
+    # Go syntax the API's pattern admits, read back to the same value.
+    assert re.fullmatch(fields.DURATION_PATTERN, written)
+    assert v1alpha1.parse_spec(v1alpha1.dump(spec)).retention_policy.warn_before == value
+
+
+def test_defaults_are_written_as_they_are_documented() -> None:
+    dumped = v1alpha1.dump(v1alpha1.parse_spec({"connect": CONNECT}))
+    assert dumped["retentionPolicy"] == {"warnBefore": "6h"}
+    assert dumped["connect"]["requestTimeout"] == "10s"
 
 
 def test_models_are_frozen() -> None:
@@ -317,7 +344,7 @@ def test_status_ignores_keys_it_does_not_own() -> None:
 
 @pytest.mark.parametrize("raw", [None, {}], ids=["none", "empty"])
 def test_empty_status(raw: dict[str, Any] | None) -> None:
-    assert v1alpha1.parse_status(raw) == v1alpha1.SyncJobStatus()
+    assert v1alpha1.parse_status(raw) == jobstatus.SyncJobStatus()
     assert v1alpha1.dump(v1alpha1.parse_status(raw)) == {
         "connectors": [],
         "workloads": [],

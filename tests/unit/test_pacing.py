@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobstatus
 from syncjob_operator.controller import pacing
-from syncjob_operator.decide import reconcile
+from syncjob_operator.decide import plan
 from syncjob_operator.settings import Settings
 
-Pace = reconcile.Pace
+Pace = plan.Pace
 SETTINGS = Settings(
     transition_poll_min=0.025,
     transition_fast_window=1.0,
@@ -20,8 +20,8 @@ SETTINGS = Settings(
     resync_interval=30.0,
     retention_interval=20.0,
 )
-RUNNING = v1alpha1.SyncJobStatus(phase="Running")
-WATCHED = v1alpha1.RetentionStatus(basis="configured")
+RUNNING = jobstatus.SyncJobStatus(phase="Running")
+WATCHED = jobstatus.RetentionStatus(basis="configured")
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_backoff(streak: int, delay: float) -> None:
         ([(Pace.RETRY, 0.0), (Pace.TRANSITION, 1.0), (Pace.RETRY, 1.1)], [1.0, 0.025, 2.0]),
     ],
 )
-def test_pacer(passes: list[tuple[reconcile.Pace, float]], delays: list[float]) -> None:
+def test_pacer(passes: list[tuple[plan.Pace, float]], delays: list[float]) -> None:
     pacer = pacing.Pacer(SETTINGS)
     assert [pacer.after(pace, RUNNING, now=now) for pace, now in passes] == pytest.approx(delays)
 
@@ -104,14 +104,14 @@ def test_pacer(passes: list[tuple[reconcile.Pace, float]], delays: list[float]) 
     ("status", "delay"),
     [
         (RUNNING, 30.0),
-        (v1alpha1.SyncJobStatus(phase="Paused"), 30.0),
+        (jobstatus.SyncJobStatus(phase="Paused"), 30.0),
         # A paused job whose retention is watched: at the retention interval if sooner.
-        (v1alpha1.SyncJobStatus(phase="Paused", retention=WATCHED), 20.0),
-        (v1alpha1.SyncJobStatus(phase="Pausing", retention=WATCHED), 20.0),
-        (v1alpha1.SyncJobStatus(phase="Running", retention=WATCHED), 30.0),
+        (jobstatus.SyncJobStatus(phase="Paused", retention=WATCHED), 20.0),
+        (jobstatus.SyncJobStatus(phase="Pausing", retention=WATCHED), 20.0),
+        (jobstatus.SyncJobStatus(phase="Running", retention=WATCHED), 30.0),
     ],
 )
-def test_steady_resync(status: v1alpha1.SyncJobStatus, delay: float) -> None:
+def test_steady_resync(status: jobstatus.SyncJobStatus, delay: float) -> None:
     assert pacing.Pacer(SETTINGS).after(Pace.STEADY, status, now=0.0) == delay
 
 

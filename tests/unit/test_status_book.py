@@ -6,21 +6,21 @@ from typing import Any
 
 import pytest
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobstatus, v1alpha1
 from syncjob_operator.controller.status import StatusBook
 
-PAUSED = v1alpha1.SyncJobStatus(phase="Paused", stage="CDC", paused_at="2026-11-24T10:00:00Z")
-RUNNING = v1alpha1.SyncJobStatus(phase="Running", stage="CDC")
-RESUMING = v1alpha1.SyncJobStatus(phase="Resuming", stage="CDC")
+PAUSED = jobstatus.SyncJobStatus(phase="Paused", stage="CDC", paused_at="2026-11-24T10:00:00Z")
+RUNNING = jobstatus.SyncJobStatus(phase="Running", stage="CDC")
+RESUMING = jobstatus.SyncJobStatus(phase="Resuming", stage="CDC")
 
 
-def body(status: v1alpha1.SyncJobStatus | dict[str, Any] | None, version: str | None = "1") -> Any:
-    raw = v1alpha1.dump(status) if isinstance(status, v1alpha1.SyncJobStatus) else status
+def body(status: jobstatus.SyncJobStatus | dict[str, Any] | None, version: str | None = "1") -> Any:
+    raw = v1alpha1.dump(status) if isinstance(status, jobstatus.SyncJobStatus) else status
     metadata = {"resourceVersion": version} if version is not None else {}
     return {"metadata": metadata, "status": raw}
 
 
-def wrote(book: StatusBook, status: v1alpha1.SyncJobStatus) -> dict[str, Any]:
+def wrote(book: StatusBook, status: jobstatus.SyncJobStatus) -> dict[str, Any]:
     new, patch = book.patch(status)
     book.wrote(new, patched=bool(patch))
     return patch
@@ -41,8 +41,8 @@ def test_the_first_pass_starts_from_the_object_and_later_ones_from_what_was_writ
 )
 def test_an_unreadable_or_missing_status_reads_as_empty(raw: dict[str, Any] | None) -> None:
     book = StatusBook("ns/job")
-    assert book.previous(body(raw)) == v1alpha1.SyncJobStatus()
-    assert book.written == v1alpha1.dump(v1alpha1.SyncJobStatus())
+    assert book.previous(body(raw)) == jobstatus.SyncJobStatus()
+    assert book.written == v1alpha1.dump(jobstatus.SyncJobStatus())
 
 
 @pytest.mark.parametrize(
@@ -56,8 +56,8 @@ def test_an_unreadable_or_missing_status_reads_as_empty(raw: dict[str, Any] | No
     ],
 )
 def test_only_the_difference_is_patched(
-    first: v1alpha1.SyncJobStatus,
-    then: v1alpha1.SyncJobStatus,
+    first: jobstatus.SyncJobStatus,
+    then: jobstatus.SyncJobStatus,
     patch: dict[str, Any],
     writes: int,
 ) -> None:
@@ -73,15 +73,15 @@ def test_only_the_difference_is_patched(
     [
         ([PAUSED], PAUSED, False),  # the last one written
         ([PAUSED, RESUMING, RUNNING], RESUMING, False),  # a late event: one written lately
-        ([PAUSED, RUNNING], v1alpha1.SyncJobStatus(phase="Failed"), True),
-        ([PAUSED], v1alpha1.SyncJobStatus(), True),  # someone emptied it
+        ([PAUSED, RUNNING], jobstatus.SyncJobStatus(phase="Failed"), True),
+        ([PAUSED], jobstatus.SyncJobStatus(), True),  # someone emptied it
     ],
 )
 def test_not_ours(
-    history: list[v1alpha1.SyncJobStatus], seen: v1alpha1.SyncJobStatus, not_ours: bool
+    history: list[jobstatus.SyncJobStatus], seen: jobstatus.SyncJobStatus, not_ours: bool
 ) -> None:
     book = StatusBook("ns/job")
-    book.previous(body(v1alpha1.SyncJobStatus()))
+    book.previous(body(jobstatus.SyncJobStatus()))
     for status in history:
         wrote(book, status)
     assert book.not_ours(body(seen)) is not_ours
@@ -96,7 +96,7 @@ def test_before_the_first_pass_nothing_is_foreign() -> None:
 def test_each_new_version_whose_status_is_not_ours_is_checked_once() -> None:
     book = StatusBook("ns/job")
     book.previous(body(PAUSED))
-    foreign = v1alpha1.SyncJobStatus(phase="Running")
+    foreign = jobstatus.SyncJobStatus(phase="Running")
     assert not book.needs_check(body(PAUSED, version="2"))  # ours
     assert book.needs_check(body(foreign, version="3"))
     assert not book.needs_check(body(foreign, version="3"))  # the same version again

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from syncjob_operator.api import v1alpha1
-from syncjob_operator.decide import reconcile, workers
+from syncjob_operator.api import jobspec, jobstatus, v1alpha1
+from syncjob_operator.decide import plan, reconcile, workers
 from syncjob_operator.decide.observed import (
     BackendError,
     ConnectorState,
@@ -21,8 +21,8 @@ from syncjob_operator.decide.observed import (
     WorkloadState,
 )
 
-DBZ = v1alpha1.WorkloadRef(api_version="apps/v1", kind="Deployment", name="dbz")
-CONNECT = v1alpha1.WorkloadRef(api_version="apps/v1", kind="Deployment", name="connect")
+DBZ = jobspec.WorkloadRef(api_version="apps/v1", kind="Deployment", name="dbz")
+CONNECT = jobspec.WorkloadRef(api_version="apps/v1", kind="Deployment", name="connect")
 UNREACHABLE = BackendError("connect", "ConnectUnreachable", "refused", transient=True)
 TIMEOUT = BackendError("connect", "ConnectTimeout", "timed out", transient=True)
 UNAUTHORIZED = BackendError("connect", "ConnectUnauthorized", "401", transient=False)
@@ -35,7 +35,7 @@ def wl(
     *,
     saved: int | None = None,
     found: bool = True,
-    ref: v1alpha1.WorkloadRef = CONNECT,
+    ref: jobspec.WorkloadRef = CONNECT,
 ) -> WorkloadState:
     return WorkloadState(
         ref=ref,
@@ -140,12 +140,12 @@ JOB = v1alpha1.parse_spec(
         "workloads": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "connect"}],
     }
 )
-BEFORE = v1alpha1.SyncJobStatus(
+BEFORE = jobstatus.SyncJobStatus(
     phase="Pausing",
     stage="CDC",
     paused_at="2026-11-24T10:00:00Z",
     workloads=[
-        v1alpha1.WorkloadStatus(
+        jobstatus.WorkloadStatus(
             api_version="apps/v1", kind="Deployment", name="connect", saved_replicas=2
         )
     ],
@@ -161,7 +161,7 @@ BEFORE = v1alpha1.SyncJobStatus(
     ],
 )
 def test_decide_judges_connect_errors_itself(observed: Observed, phase: str) -> None:
-    ctx = reconcile.Context(generation=3, now=NOW, previous=BEFORE)
-    plan = reconcile.decide(JOB, observed, ctx)
-    assert plan == reconcile.decide(JOB, workers.settle(observed), ctx)
-    assert plan.status.phase == phase
+    ctx = plan.Context(generation=3, now=NOW, previous=BEFORE)
+    decided = reconcile.decide(JOB, observed, ctx)
+    assert decided == reconcile.decide(JOB, workers.settle(observed), ctx)
+    assert decided.status.phase == phase

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec, jobstatus, v1alpha1
 
 JsonSchema = dict[str, Any]
 
@@ -65,7 +65,7 @@ def openapi_schema(model: type[BaseModel]) -> JsonSchema:
 
 
 def _status_schema() -> JsonSchema:
-    raw = v1alpha1.SyncJobStatus.model_json_schema(by_alias=True, mode="serialization")
+    raw = jobstatus.SyncJobStatus.model_json_schema(by_alias=True, mode="serialization")
     defs = raw.pop("$defs", {})
     schema: JsonSchema = _resolve(raw, defs)
     # Status is written by the operator only; required lists on nested status
@@ -110,10 +110,10 @@ PRINTER_COLUMNS: list[JsonSchema] = [
 
 
 def crd() -> JsonSchema:
-    spec_schema = openapi_schema(v1alpha1.SyncJobSpec)
-    spec_schema["description"] = (v1alpha1.SyncJobSpec.__doc__ or "").strip()
+    spec_schema = openapi_schema(jobspec.SyncJobSpec)
+    spec_schema["description"] = (jobspec.SyncJobSpec.__doc__ or "").strip()
     status_schema = _status_schema()
-    status_schema["description"] = (v1alpha1.SyncJobStatus.__doc__ or "").strip()
+    status_schema["description"] = (jobstatus.SyncJobStatus.__doc__ or "").strip()
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
+from syncjob_operator.backends.connector_status import connector_state_from_status
 from syncjob_operator.decide.observed import (
     NOT_FOUND,
     PAUSED,
@@ -29,10 +30,10 @@ from syncjob_operator.decide.observed import (
     STOPPED,
     BackendError,
     ConnectorState,
-    TaskState,
 )
+from syncjob_operator.decide.plan import ConnectTarget
 
-_VERB = {PAUSED: "pause", STOPPED: "stop", RUNNING: "resume"}
+_VERB: dict[ConnectTarget, str] = {PAUSED: "pause", STOPPED: "stop", RUNNING: "resume"}
 
 
 class ConnectError(Exception):
@@ -165,7 +166,7 @@ class ConnectClient:
                 subject=name,
             )
         body = response.json()
-        state = _state(name, body)
+        state = connector_state_from_status(name, body)
         ctype = known_type or body.get("type")
         offsets: tuple[Mapping[str, Any], ...] | None = None
         if with_offsets and ctype != "sink":
@@ -192,7 +193,7 @@ class ConnectClient:
         entries = response.json().get("offsets") or []
         return tuple(e.get("offset") or {} for e in entries if isinstance(e, dict))
 
-    async def request_state(self, name: str, target: str) -> None:
+    async def request_state(self, name: str, target: ConnectTarget) -> None:
         """PUT pause | stop | resume.  Accepted is not done: the caller polls the status."""
         verb = _VERB[target]
         response = await self._call(
@@ -245,32 +246,6 @@ class ConnectClient:
                         )
                     )
         return states, errors
-
-
-def _state(name: str, body: Mapping[str, Any]) -> ConnectorState:
-    connector = body.get("connector") or {}
-    tasks = tuple(
-        TaskState(
-            id=int(t.get("id", 0)),
-            state=str(t.get("state", "UNASSIGNED")),
-            worker_id=t.get("worker_id"),
-            trace=t.get("trace"),
-        )
-        for t in sorted(body.get("tasks") or [], key=lambda t: int(t.get("id", 0)))
-    )
-    return ConnectorState(
-        name=name,
-        state=str(connector.get("state", "UNASSIGNED")),
-        type=body.get("type"),
-        worker_id=connector.get("worker_id"),
-        trace=connector.get("trace"),
-        tasks=tasks,
-    )
-
-
-def connector_state_from_status(name: str, body: Mapping[str, Any]) -> ConnectorState:
-    """The same parsing for Strimzi's copy of the status JSON (status.connectorStatus)."""
-    return _state(name, body)
 
 
 def _message(response: httpx.Response) -> str:

@@ -8,9 +8,10 @@ connectors, the operator asks Strimzi.  The outcome is read from
 
 from __future__ import annotations
 
-from syncjob_operator.backends.connect import connector_state_from_status
+from syncjob_operator.backends.connector_status import connector_state_from_status
 from syncjob_operator.backends.kube import Kube, KubeError, Resource
 from syncjob_operator.decide.observed import NOT_FOUND, UNKNOWN, BackendError, ConnectorState
+from syncjob_operator.decide.plan import StrimziState
 
 KAFKA_CONNECTORS = Resource(
     group_version="kafka.strimzi.io/v1beta2",
@@ -60,5 +61,5 @@ async def observe(
     ), None
 
 
-async def set_state(kube: Kube, namespace: str, name: str, state: str) -> None:
+async def set_state(kube: Kube, namespace: str, name: str, state: StrimziState) -> None:
     await kube.merge_patch(KAFKA_CONNECTORS.path(namespace, name), {"spec": {"state": state}})

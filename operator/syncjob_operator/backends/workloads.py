@@ -13,18 +13,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec
 from syncjob_operator.backends.kube import Kube, KubeError, Resource
 from syncjob_operator.decide.observed import BackendError, WorkloadState
 
 SAVED_REPLICAS_ANNOTATION = "syncjob.dev/saved-replicas"
 
 
-def _err(reason: str, ref: v1alpha1.WorkloadRef, message: str, *, transient: bool) -> BackendError:
+def _err(reason: str, ref: jobspec.WorkloadRef, message: str, *, transient: bool) -> BackendError:
     return BackendError("workloads", reason, message, transient, subject=f"{ref.kind}/{ref.name}")
 
 
-async def _resource(kube: Kube, ref: v1alpha1.WorkloadRef) -> Resource | BackendError:
+async def _resource(kube: Kube, ref: jobspec.WorkloadRef) -> Resource | BackendError:
     try:
         resource = await kube.discover(ref.api_version, ref.kind)
     except KubeError as exc:
@@ -52,7 +52,7 @@ def _int(value: Any) -> int:
 
 
 async def observe(
-    kube: Kube, namespace: str, ref: v1alpha1.WorkloadRef
+    kube: Kube, namespace: str, ref: jobspec.WorkloadRef
 ) -> tuple[WorkloadState, BackendError | None]:
     resource = await _resource(kube, ref)
     if isinstance(resource, BackendError):
@@ -96,7 +96,7 @@ async def observe(
 
 
 async def scale(
-    kube: Kube, namespace: str, ref: v1alpha1.WorkloadRef, *, replicas: int, save: int | None
+    kube: Kube, namespace: str, ref: jobspec.WorkloadRef, *, replicas: int, save: int | None
 ) -> None:
     resource = await _resource(kube, ref)
     if isinstance(resource, BackendError):
@@ -112,7 +112,7 @@ async def scale(
     )
 
 
-async def clear_saved(kube: Kube, namespace: str, ref: v1alpha1.WorkloadRef) -> None:
+async def clear_saved(kube: Kube, namespace: str, ref: jobspec.WorkloadRef) -> None:
     resource = await _resource(kube, ref)
     if isinstance(resource, BackendError):
         return

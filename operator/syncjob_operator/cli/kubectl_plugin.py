@@ -9,8 +9,8 @@ the operator has carried a pause out (``--wait``), and a status table with the
 time left before a paused job's change log is purged.
 
 The formatting and the "are we there yet" decision are pure functions of the
-object (and the clock), tested as tables in ``tests/unit/test_kubectl_plugin.py``;
-only :class:`Kubectl` and :func:`main` do I/O.
+object (and the clock), in :mod:`syncjob_operator.cli.view`; here only
+:class:`Kubectl` and the commands do I/O.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import os
 import re
 import shutil
@@ -27,158 +26,24 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
 
-from syncjob_operator.api import v1alpha1
-from syncjob_operator.decide import retention
+from syncjob_operator import units
+from syncjob_operator.api import jobstatus, v1alpha1
+from syncjob_operator.cli import view
 
 RESOURCE = f"{v1alpha1.PLURAL}.{v1alpha1.GROUP}"
 DEFAULT_TIMEOUT = "120s"
 POLL_INTERVAL = 2.0
-HEADERS = ("NAME", "STAGE", "PHASE", "PAUSED", "DEADLINE", "TIME LEFT", "READY", "MESSAGE")
-NONE = "-"
 
-Object = dict[str, Any]
-
-# --- pure: durations and times ---------------------------------------------------
-
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# --- durations on the command line ---------------------------------------------
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration ("120s", "2m", "1h30m", "500ms") or a bare number."""
+    """Seconds in a Go duration ("120s", "2m", "1h30m", "500ms") or a bare number of seconds."""
     text = text.strip()
     if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
         return float(text)
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"invalid duration {text!r}: use e.g. 120s, 5m or 1h30m")
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
-
-
-def parse_time(text: str | None) -> dt.datetime | None:
-    """An RFC 3339 timestamp as the operator writes it; None when absent or unreadable."""
-    if not text:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-def format_time_left(deadline: dt.datetime | None, now: dt.datetime) -> str:
-    """Time until the deadline, rounded down, in the two largest units: "2d3h", "41m", "passed".
-
-    Rounded down so that it never promises more time than there is.
-    """
-    if deadline is None:
-        return NONE
-    seconds = math.floor((deadline - now).total_seconds())
-    if seconds <= 0:
-        return "passed"
-    return retention.format_duration(dt.timedelta(seconds=seconds))
-
-
-# --- pure: reading a SyncJob ------------------------------------------------------
-
-
-def condition(obj: Object, type_: str) -> Object | None:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if isinstance(cond, dict) and cond.get("type") == type_:
-            return cond
-    return None
-
-
-def is_true(obj: Object, type_: str) -> bool:
-    cond = condition(obj, type_)
-    return cond is not None and cond.get("status") == "True"
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def headline(obj: Object) -> str:
-    """The message that matters most: what is wrong first, then what is going on."""
-    for type_ in ("Stalled", "RetentionExceeded", "RetentionAtRisk", "Reconciling"):
-        cond = condition(obj, type_)
-        if cond is not None and cond.get("status") == "True" and cond.get("message"):
-            return one_line(str(cond["message"]))
-    ready = condition(obj, "Ready")
-    if ready is not None and ready.get("message"):
-        return one_line(str(ready["message"]))
-    return ""
-
-
-def status_row(obj: Object, now: dt.datetime, *, with_namespace: bool = False) -> list[str]:
-    """One line of ``kubectl syncjob status`` for one SyncJob."""
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    ready = condition(obj, "Ready")
-    deadline = status.get("retentionDeadline")
-    row = [
-        str(meta.get("name", "")),
-        str(status.get("stage") or NONE),
-        str(status.get("phase") or NONE),
-        "true" if spec.get("paused") else "false",
-        str(deadline or NONE),
-        format_time_left(parse_time(deadline), now),
-        str(ready.get("status", "Unknown")) if ready else NONE,
-        headline(obj),
-    ]
-    return [str(meta.get("namespace", "")), *row] if with_namespace else row
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Columns padded to their widest cell and three spaces apart, as kubectl prints them."""
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-    lines = [
-        "   ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-        for line in [headers, *rows]
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def status_table(objs: Sequence[Object], now: dt.datetime, *, with_namespace: bool) -> str:
-    headers = ("NAMESPACE", *HEADERS) if with_namespace else HEADERS
-    rows = [status_row(o, now, with_namespace=with_namespace) for o in objs]
-    return format_table(headers, rows)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a pause or resume stands, judged from one read of the object."""
-
-    state: Literal["done", "waiting", "failed"]
-    message: str
-
-
-def progress(obj: Object, *, target: v1alpha1.Phase, generation: int) -> Progress:
-    """Has the operator carried out the spec of ``generation`` and reached ``target``?
-
-    Done only when the status was written for that generation (or a later one)
-    and says ``target``: a Paused from before the patch proves nothing.
-    """
-    status = obj.get("status") or {}
-    observed = status.get("observedGeneration")
-    if not isinstance(observed, int) or observed < generation:
-        return Progress("waiting", f"waiting for the operator to observe generation {generation}")
-    phase = status.get("phase")
-    for type_ in ("Stalled", "RetentionExceeded"):
-        cond = condition(obj, type_)
-        if cond is not None and cond.get("status") == "True":
-            reason = cond.get("reason") or type_
-            return Progress("failed", f"{reason}: {one_line(str(cond.get('message', '')))}")
-    if phase == "Failed":
-        return Progress("failed", f"phase Failed: {headline(obj)}")
-    if phase == target:
-        return Progress("done", headline(obj))
-    return Progress("waiting", f"phase {phase or NONE}: {headline(obj)}".rstrip(": "))
+    return units.parse_duration(text).total_seconds()
 
 
 # --- I/O: kubectl -----------------------------------------------------------------
@@ -214,16 +79,16 @@ class Kubectl:
             raise KubectlError(done.stderr.strip() or done.stdout.strip(), done.returncode)
         return done.stdout
 
-    def get(self, *, name: str, namespace: str | None) -> Object:
+    def get(self, *, name: str, namespace: str | None) -> view.Object:
         out = self.run("get", RESOURCE, name, *ns_flags(namespace), "-o", "json")
         return dict(json.loads(out))
 
-    def list(self, *, namespace: str | None, all_namespaces: bool) -> list[Object]:
+    def list(self, *, namespace: str | None, all_namespaces: bool) -> list[view.Object]:
         flags = ["--all-namespaces"] if all_namespaces else ns_flags(namespace)
         out = self.run("get", RESOURCE, *flags, "-o", "json")
         return list(json.loads(out).get("items") or [])
 
-    def set_paused(self, *, name: str, namespace: str | None, paused: bool) -> Object:
+    def set_paused(self, *, name: str, namespace: str | None, paused: bool) -> view.Object:
         patch = json.dumps({"spec": {"paused": paused}})
         out = self.run(
             "patch",
@@ -259,18 +124,18 @@ def wait_for(
     *,
     name: str,
     namespace: str | None,
-    target: v1alpha1.Phase,
+    target: jobstatus.Phase,
     generation: int,
     timeout: float,
     report: Callable[[str], None],
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> Progress:
-    """Poll until ``progress`` is done or failed, or ``timeout`` seconds have passed."""
+) -> view.Progress:
+    """Poll until :func:`view.progress` says done or failed, or ``timeout`` seconds have passed."""
     deadline = clock() + timeout
     last = ""
     while True:
-        now = progress(
+        now = view.progress(
             kubectl.get(name=name, namespace=namespace), target=target, generation=generation
         )
         if now.state != "waiting":
@@ -280,12 +145,12 @@ def wait_for(
             last = now.message
         left = deadline - clock()
         if left <= 0:
-            return Progress("failed", f"timed out after {timeout:g}s; last: {now.message}")
+            return view.Progress("failed", f"timed out after {timeout:g}s; last: {now.message}")
         sleep(min(POLL_INTERVAL, left))
 
 
 def cmd_set_paused(kubectl: Kubectl, args: argparse.Namespace, *, paused: bool) -> int:
-    target: v1alpha1.Phase = "Paused" if paused else "Running"
+    target: jobstatus.Phase = "Paused" if paused else "Running"
     verb = "paused" if paused else "resumed"
     obj = kubectl.set_paused(name=args.name, namespace=args.namespace, paused=paused)
     generation = int(obj["metadata"]["generation"])
@@ -319,7 +184,7 @@ def cmd_status(kubectl: Kubectl, args: argparse.Namespace) -> int:
         print(f"No SyncJobs found in {where}.", file=sys.stderr)
         return 0
     now = dt.datetime.now(dt.UTC)
-    sys.stdout.write(status_table(objs, now, with_namespace=args.all_namespaces))
+    sys.stdout.write(view.status_table(objs, now, with_namespace=args.all_namespaces))
     return 0
 
 

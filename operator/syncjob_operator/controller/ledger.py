@@ -15,20 +15,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from syncjob_operator.decide import reconcile
+from syncjob_operator.decide import plan
 
 # A request (PUT pause, a scale) already made is not repeated for this long
 # while its effect is on its way: Connect answers 202 and acts later.
 REISSUE_AFTER = 5.0
 
 
-def action_key(action: reconcile.Action) -> tuple[str, object]:
+def action_key(action: plan.Action) -> tuple[str, object]:
     """What an action is about (one request per key at a time), and what it asks of it."""
-    if isinstance(action, reconcile.ConnectorAction):
+    if isinstance(action, plan.ConnectorAction):
         return f"connector/{action.name}", action.target
-    if isinstance(action, reconcile.KafkaConnectorAction):
+    if isinstance(action, plan.KafkaConnectorAction):
         return f"kafkaconnector/{action.name}", action.state
-    if isinstance(action, reconcile.ScaleAction):
+    if isinstance(action, plan.ScaleAction):
         return f"scale/{action.ref.kind}/{action.ref.name}", (action.replicas, action.save)
     return f"clear/{action.ref.kind}/{action.ref.name}", None
 
@@ -40,7 +40,7 @@ class Ledger:
     reissue_after: float = REISSUE_AFTER
     asked: dict[str, tuple[object, float]] = field(default_factory=dict)
 
-    def due(self, actions: Iterable[reconcile.Action], *, now: float) -> list[reconcile.Action]:
+    def due(self, actions: Iterable[plan.Action], *, now: float) -> list[plan.Action]:
         """The actions to send now, recorded as asked at ``now``."""
         actions = list(actions)
         wanted = {action_key(a)[0] for a in actions}
@@ -56,6 +56,6 @@ class Ledger:
             out.append(action)
         return out
 
-    def forget(self, action: reconcile.Action) -> None:
+    def forget(self, action: plan.Action) -> None:
         """The request failed: the next pass that asks for it sends it."""
         self.asked.pop(action_key(action)[0], None)

@@ -23,8 +23,8 @@ from typing import Any
 
 import pydantic
 
-from syncjob_operator import metrics
-from syncjob_operator.api import v1alpha1
+from syncjob_operator import metrics, units
+from syncjob_operator.api import jobspec, jobstatus, v1alpha1
 from syncjob_operator.backends import strimzi, workloads
 from syncjob_operator.backends.connect import ConnectError
 from syncjob_operator.backends.kube import Kube, KubeError
@@ -34,6 +34,7 @@ from syncjob_operator.controller.observe import Observer
 from syncjob_operator.controller.retention import RetentionProber
 from syncjob_operator.controller.shared import Shared
 from syncjob_operator.controller.status import StatusBook
+from syncjob_operator.decide import plan as plans
 from syncjob_operator.decide import reconcile, retention, workers
 from syncjob_operator.decide.observed import BackendError, Observed
 from syncjob_operator.settings import Settings
@@ -43,7 +44,7 @@ logger = logging.getLogger(__name__)
 # Phases in which a pause has begun, so the change log is piling up.
 PAUSE_PHASES = ("Pausing", "Paused", "Failed")
 
-EventSink = Callable[[reconcile.Event], None]
+EventSink = Callable[[plans.Event], None]
 
 
 @dataclass
@@ -114,7 +115,7 @@ class JobLoop:
 
     # --- one pass -------------------------------------------------------
 
-    async def step(self, body: Mapping[str, Any]) -> reconcile.Plan:
+    async def step(self, body: Mapping[str, Any]) -> plans.Plan:
         """One pass of the loop: status written, events emitted, metrics recorded."""
         generation = int(body.get("metadata", {}).get("generation") or 0)
         await self._adopt_foreign_status(body)
@@ -128,12 +129,12 @@ class JobLoop:
 
     async def _pass(
         self,
-        spec: v1alpha1.SyncJobSpec,
-        previous: v1alpha1.SyncJobStatus,
+        spec: jobspec.SyncJobSpec,
+        previous: jobstatus.SyncJobStatus,
         generation: int,
         *,
         releasing: bool = False,
-    ) -> tuple[reconcile.Plan, tuple[BackendError, ...]]:
+    ) -> tuple[plans.Plan, tuple[BackendError, ...]]:
         """Observe, decide, act; then report, unless releasing. The plan, and the errors seen.
 
         Releasing (the object is going), nothing is reported: no status write,
@@ -142,7 +143,7 @@ class JobLoop:
         now = datetime.now(UTC)
         observed = workers.settle(await self.observe(spec, previous))
         bound, retention_errors = await self._retention(spec, previous, now)
-        ctx = reconcile.Context(
+        ctx = plans.Context(
             generation=generation,
             now=now,
             previous=previous,
@@ -186,9 +187,9 @@ class JobLoop:
             self.wake.set()  # someone else wrote the status: repair it now, not at the next resync
 
     async def _retention(
-        self, spec: v1alpha1.SyncJobSpec, previous: v1alpha1.SyncJobStatus, now: datetime
+        self, spec: jobspec.SyncJobSpec, previous: jobstatus.SyncJobStatus, now: datetime
     ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
-        paused_at = reconcile.parse_time(previous.paused_at)
+        paused_at = units.parse_time(previous.paused_at)
         if not spec.paused or paused_at is None or previous.phase not in PAUSE_PHASES:
             self.prober.reset()
             return None, ()
@@ -206,7 +207,7 @@ class JobLoop:
         )
 
     async def observe(
-        self, spec: v1alpha1.SyncJobSpec, previous: v1alpha1.SyncJobStatus
+        self, spec: jobspec.SyncJobSpec, previous: jobstatus.SyncJobStatus
     ) -> Observed:
         """What the backends say, with the errors of the last pass's actions (not yet judged)."""
         carried = tuple(self.action_errors)
@@ -219,25 +220,25 @@ class JobLoop:
             carried=carried,
         )
 
-    async def act(self, spec: v1alpha1.SyncJobSpec, actions: tuple[reconcile.Action, ...]) -> None:
+    async def act(self, spec: jobspec.SyncJobSpec, actions: tuple[plans.Action, ...]) -> None:
         kube = self.shared.kube
         jobs = [self._do(spec, a, kube) for a in self.ledger.due(actions, now=time.monotonic())]
         for result in await asyncio.gather(*jobs, return_exceptions=True):
             if isinstance(result, BaseException):
                 raise result
 
-    async def _do(self, spec: v1alpha1.SyncJobSpec, action: reconcile.Action, kube: Kube) -> None:
+    async def _do(self, spec: jobspec.SyncJobSpec, action: plans.Action, kube: Kube) -> None:
         try:
-            if isinstance(action, reconcile.ConnectorAction):
+            if isinstance(action, plans.ConnectorAction):
                 assert spec.connect is not None
                 client = await self.shared.connect_client(self.namespace, spec.connect)
                 if isinstance(client, BackendError):
                     self.action_errors.append(client)
                     return
                 await client.request_state(action.name, action.target)
-            elif isinstance(action, reconcile.KafkaConnectorAction):
+            elif isinstance(action, plans.KafkaConnectorAction):
                 await strimzi.set_state(kube, self.namespace, action.name, action.state)
-            elif isinstance(action, reconcile.ScaleAction):
+            elif isinstance(action, plans.ScaleAction):
                 await workloads.scale(
                     kube, self.namespace, action.ref, replicas=action.replicas, save=action.save
                 )
@@ -252,7 +253,7 @@ class JobLoop:
                 BackendError("workloads", "KubernetesError", exc.message, transient=True)
             )
 
-    async def write_status(self, status: v1alpha1.SyncJobStatus) -> None:
+    async def write_status(self, status: jobstatus.SyncJobStatus) -> None:
         new, patch = self.book.patch(status)
         if patch:
             await self.shared.kube.merge_patch(f"{self.path}/status", {"status": patch})
@@ -260,22 +261,22 @@ class JobLoop:
         self.book.wrote(new, patched=bool(patch))
 
     async def _invalid_spec(
-        self, exc: pydantic.ValidationError, generation: int, previous: v1alpha1.SyncJobStatus
-    ) -> reconcile.Plan:
+        self, exc: pydantic.ValidationError, generation: int, previous: jobstatus.SyncJobStatus
+    ) -> plans.Plan:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
         )
         spec_error = BackendError("connect", "InvalidSpec", f"spec is invalid: {problems}", False)
-        stub = v1alpha1.SyncJobSpec(paused=False, workloads=[])
+        stub = jobspec.SyncJobSpec(paused=False, workloads=[])
         plan = reconcile.decide(
             stub,
             Observed(errors=(spec_error,)),
-            reconcile.Context(generation=generation, now=datetime.now(UTC), previous=previous),
+            plans.Context(generation=generation, now=datetime.now(UTC), previous=previous),
         )
         await self.write_status(plan.status)
         for event in plan.events:
             self.emit(event)
-        return reconcile.Plan((), plan.status, plan.events, reconcile.Pace.RETRY)
+        return plans.Plan((), plan.status, plan.events, plans.Pace.RETRY)
 
     # --- deletion -------------------------------------------------------
 

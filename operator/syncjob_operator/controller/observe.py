@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec, jobstatus
 from syncjob_operator.backends import strimzi, workloads
 from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide.observed import BackendError, ConnectorState, Observed
@@ -44,8 +44,8 @@ class Observer:
         *,
         shared: Shared,
         namespace: str,
-        spec: v1alpha1.SyncJobSpec,
-        previous: v1alpha1.SyncJobStatus,
+        spec: jobspec.SyncJobSpec,
+        previous: jobstatus.SyncJobStatus,
         carried: Sequence[BackendError] = (),
     ) -> Observed:
         """What the backends say now; ``carried`` are errors of the last pass's actions."""

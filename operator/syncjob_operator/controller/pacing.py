@@ -1,6 +1,6 @@
 """How long a job's loop sleeps before its next pass, from the decision's pace.
 
-The decision says what kind of wait it is (:class:`reconcile.Pace`); this
+The decision says what kind of wait it is (:class:`plan.Pace`); this
 turns that into seconds, every wait bounded by the settings:
 
 - a transition (a pause or resume on its way) polls fast for its first
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from syncjob_operator.api import v1alpha1
-from syncjob_operator.decide import reconcile
+from syncjob_operator.api import jobstatus
+from syncjob_operator.decide import plan
 from syncjob_operator.settings import Settings
 
 # Each transition poll past the fast window waits this much longer than the last.
@@ -42,10 +42,10 @@ class Pacer:
     poll_delay: float = 0.0
     error_streak: int = 0
 
-    def after(self, pace: reconcile.Pace, status: v1alpha1.SyncJobStatus, *, now: float) -> float:
+    def after(self, pace: plan.Pace, status: jobstatus.SyncJobStatus, *, now: float) -> float:
         """The wait after a pass whose decision said ``pace`` and wrote ``status``."""
         s = self.settings
-        if pace is reconcile.Pace.TRANSITION:
+        if pace is plan.Pace.TRANSITION:
             if self.transition_started is None:
                 self.transition_started = now
                 self.poll_delay = s.transition_poll_min
@@ -53,10 +53,10 @@ class Pacer:
                 self.poll_delay = min(s.transition_poll_max, self.poll_delay * TRANSITION_GROWTH)
             return self.poll_delay
         self.transition_started = None
-        if pace is reconcile.Pace.RETRY:
+        if pace is plan.Pace.RETRY:
             return self.failed()
         self.error_streak = 0
-        if pace is reconcile.Pace.WAITING:
+        if pace is plan.Pace.WAITING:
             return s.stage_poll_interval
         if status.phase in ("Paused", "Pausing") and status.retention is not None:
             return min(s.resync_interval, s.retention_interval)

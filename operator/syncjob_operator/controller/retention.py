@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec
 from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import errors as probe_errors
 from syncjob_operator.probes import kafka_topics, mysql, postgresql, sqlserver
+from syncjob_operator.probes.connection import SourceConnection
 
 
 def earliest_commit_lsn(offsets: Sequence[Mapping[str, Any]]) -> str | None:
@@ -80,7 +81,7 @@ class RetentionProber:
         *,
         kube: Kube,
         namespace: str,
-        spec: v1alpha1.SyncJobSpec,
+        spec: jobspec.SyncJobSpec,
         paused_at: datetime,
         now: datetime,
         interval: float,
@@ -110,7 +111,7 @@ class RetentionProber:
         *,
         kube: Kube,
         namespace: str,
-        spec: v1alpha1.SyncJobSpec,
+        spec: jobspec.SyncJobSpec,
         paused_at: datetime,
         now: datetime,
         source_offsets: Sequence[Mapping[str, Any]] = (),
@@ -120,10 +121,8 @@ class RetentionProber:
         source = spec.source
         if source is not None:
             configured = (
-                retention.configured_bound(
-                    retention.parse_duration(source.retention), paused_at=paused_at
-                )
-                if source.retention
+                retention.configured_bound(source.retention, paused_at=paused_at)
+                if source.retention is not None
                 else None
             )
             database: retention.RetentionBound | None = None
@@ -160,7 +159,7 @@ class RetentionProber:
         *,
         kube: Kube,
         namespace: str,
-        source: v1alpha1.SourceSpec,
+        source: jobspec.SourceSpec,
         paused_at: datetime,
         now: datetime,
         source_offsets: Sequence[Mapping[str, Any]] = (),
@@ -169,15 +168,13 @@ class RetentionProber:
         data = await kube.read_secret(namespace, source.connection_secret_ref.name)
         if data is None:
             raise ValueError(f"Secret {source.connection_secret_ref.name} does not exist")
-        connection = retention.SourceConnection.from_secret(data, source_type=source.type)
+        connection = SourceConnection.from_secret(data, source_type=source.type)
         if source.type == "postgresql":
             if not source.slot_name:
                 raise ValueError("spec.source.slotName is required for postgresql")
             obs = await postgresql.probe_slot(connection, slot_name=source.slot_name)
             self.wal_rate = retention.update_wal_rate(self.wal_rate, obs.wal_sample)
-            return retention.combine(
-                retention.postgres_bounds(obs, self.wal_rate.bytes_per_second, now=now)
-            )
+            return retention.postgres_bound(obs, self.wal_rate.bytes_per_second, now=now)
         if source.type in ("mysql", "mariadb"):
             settings = await mysql.probe_binlog(connection)
             return retention.mysql_bound(settings, paused_at=paused_at)
@@ -194,7 +191,7 @@ class RetentionProber:
         )
 
     async def _kafka_bound(
-        self, *, kube: Kube, namespace: str, kafka: v1alpha1.KafkaSpec, paused_at: datetime
+        self, *, kube: Kube, namespace: str, kafka: jobspec.KafkaSpec, paused_at: datetime
     ) -> retention.RetentionBound | None:
         client_config = {"bootstrap.servers": kafka.bootstrap_servers}
         if kafka.config_secret_ref is not None:

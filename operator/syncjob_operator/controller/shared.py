@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec
 from syncjob_operator.backends.connect import ConnectAuth, ConnectClient
 from syncjob_operator.backends.kube import Kube, KubeError
-from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.settings import Settings
 
@@ -27,7 +27,7 @@ class Shared:
 
     kube: Kube
     settings: Settings
-    _clients: dict[tuple[str, str, str, str], ConnectClient] = field(default_factory=dict)
+    _clients: dict[tuple[str, timedelta, str, str], ConnectClient] = field(default_factory=dict)
     _secrets: dict[tuple[str, str], tuple[float, dict[str, str] | None]] = field(
         default_factory=dict
     )
@@ -42,7 +42,7 @@ class Shared:
         return data
 
     async def connect_client(
-        self, namespace: str, spec: v1alpha1.ConnectSpec
+        self, namespace: str, spec: jobspec.ConnectSpec
     ) -> ConnectClient | BackendError:
         auth: ConnectAuth | None = None
         fingerprint = ""
@@ -72,7 +72,7 @@ class Shared:
         key = (spec.url, spec.request_timeout, namespace, fingerprint)
         client = self._clients.get(key)
         if client is None:
-            timeout = retention.parse_duration(spec.request_timeout).total_seconds()
+            timeout = spec.request_timeout.total_seconds()
             client = ConnectClient(spec.url, auth=auth, timeout=timeout)
             self._clients[key] = client
         return client

@@ -22,7 +22,7 @@ from typing import Any
 
 import pydantic
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobstatus, v1alpha1
 from syncjob_operator.decide.patch import merge_patch
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class StatusBook:
     foreign: dict[str, Any] | None = None
     writes: int = 0
 
-    def read(self, raw: Any) -> v1alpha1.SyncJobStatus:
+    def read(self, raw: Any) -> jobstatus.SyncJobStatus:
         """A status as the API has it; an unreadable one reads as empty."""
         try:
             return v1alpha1.parse_status(dict(raw or {}))
@@ -54,9 +54,9 @@ class StatusBook:
             logger.warning(
                 "ignoring an unreadable status of %s: %s", self.job, exc.errors()[0]["msg"]
             )
-            return v1alpha1.SyncJobStatus()
+            return jobstatus.SyncJobStatus()
 
-    def previous(self, body: Mapping[str, Any]) -> v1alpha1.SyncJobStatus:
+    def previous(self, body: Mapping[str, Any]) -> jobstatus.SyncJobStatus:
         """The status a pass starts from: what the loop wrote, else (first pass) the object's."""
         previous = self.read(self.written if self.written is not None else body.get("status"))
         if self.written is None:
@@ -90,7 +90,7 @@ class StatusBook:
         self.foreign = live
         return True
 
-    def patch(self, status: v1alpha1.SyncJobStatus) -> tuple[dict[str, Any], dict[str, Any]]:
+    def patch(self, status: jobstatus.SyncJobStatus) -> tuple[dict[str, Any], dict[str, Any]]:
         """The status as written, and the merge patch that writes it (empty: nothing to do)."""
         new = v1alpha1.dump(status)
         base = self.foreign if self.foreign is not None else self.written
@@ -104,6 +104,6 @@ class StatusBook:
         self.written = new
         self.foreign = None
 
-    def keep(self, status: v1alpha1.SyncJobStatus) -> None:
+    def keep(self, status: jobstatus.SyncJobStatus) -> None:
         """The next pass starts from ``status``, which is not written (the job is going)."""
         self.written = v1alpha1.dump(status)

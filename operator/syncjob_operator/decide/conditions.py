@@ -8,10 +8,21 @@ is what GitOps tools read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from syncjob_operator.api.v1alpha1 import Condition, ConditionStatus
+from syncjob_operator import units
+from syncjob_operator.api.jobstatus import (
+    AutoResumeStatus,
+    Condition,
+    ConditionStatus,
+    Phase,
+    RetentionStatus,
+    Stage,
+)
+from syncjob_operator.decide.observed import BackendError
+from syncjob_operator.decide.retention import RetentionBound
 
 READY = "Ready"
 RECONCILING = "Reconciling"
@@ -68,3 +79,174 @@ def find(conditions: Iterable[Condition], type_: str) -> Condition | None:
 def is_true(conditions: Iterable[Condition], type_: str) -> bool:
     c = find(conditions, type_)
     return c is not None and c.status == "True"
+
+
+# --- one function per condition family ----------------------------------------
+
+
+def readiness(
+    *,
+    phase: Phase | None,
+    stage: Stage | None,
+    pending: Sequence[str] = (),
+    blocking: Sequence[BackendError] = (),
+    transient: Sequence[BackendError] = (),
+    auto_resumed: AutoResumeStatus | None = None,
+    exceeded: bool = False,
+    loss: str | None = None,
+) -> tuple[Wanted, Wanted, Wanted]:
+    """Ready, Reconciling and Stalled, as kstatus and GitOps tools read them.
+
+    ``blocking`` errors need someone to act (Stalled); ``transient`` ones are
+    retried (Reconciling).  ``exceeded``: change log was lost and no new
+    snapshot has repaired it (``loss`` is the source's word on it, when it
+    says so now).  Reconciling and Stalled are never both True; Ready=True
+    means neither is.
+    """
+    auto_resumed_running = auto_resumed is not None and phase == "Running"
+    if exceeded:
+        msg = loss if loss is not None else _PURGED
+        ready = Wanted(
+            READY,
+            "False",
+            "RetentionExceeded",
+            f"Events were lost: {msg}. A new snapshot is needed to repair the target.",
+        )
+    elif blocking:
+        ready = Wanted(READY, "False", blocking[0].reason, _messages(blocking))
+    elif transient:
+        ready = Wanted(READY, "False", transient[0].reason, _messages(transient))
+    elif auto_resumed is not None and auto_resumed_running:
+        ready = Wanted(
+            READY,
+            "False",
+            "AutoResumed",
+            f"{auto_resumed.reason}; spec.paused is still true: set it to false to "
+            "acknowledge, or change the spec to pause again",
+        )
+    elif phase == "Paused":
+        ready = Wanted(READY, "True", "Paused", "the job is paused as spec.paused asks")
+    elif phase == "Running" and not pending:
+        ready = Wanted(READY, "True", "Running", "the job is running")
+    elif phase == "PausePending":
+        ready = Wanted(READY, "False", "WaitingForCDCStage", _waiting(stage))
+    else:
+        ready = Wanted(READY, "False", phase or "Reconciling", "; ".join(pending[:5]))
+
+    # Lost change log is not repaired by waiting: kstatus should read Stalled.
+    stalled = bool(blocking) or exceeded
+    converging = not stalled and ready.status != "True" and not auto_resumed_running
+    reconciling = Wanted(
+        RECONCILING,
+        "True" if converging else "False",
+        ready.reason if converging else "Converged" if not stalled else "Stalled",
+        ready.message if converging else "",
+    )
+    if not stalled:
+        return ready, reconciling, Wanted(STALLED, "False", "NotStalled", "")
+    if blocking:
+        return ready, reconciling, Wanted(STALLED, "True", blocking[0].reason, _messages(blocking))
+    return ready, reconciling, Wanted(STALLED, "True", "RetentionExceeded", ready.message)
+
+
+def paused(
+    *,
+    phase: Phase | None,
+    stage: Stage | None,
+    pending: Sequence[str] = (),
+    auto_resumed: AutoResumeStatus | None = None,
+    paused_at: str | None = None,
+    ready_message: str = "",
+) -> Wanted:
+    """Paused: True once the pause is carried out; why not, otherwise.
+
+    Unknown before anything was observed (``ready_message`` says why).
+    """
+    if phase == "Paused":
+        since = f" since {paused_at}" if paused_at else ""
+        return Wanted(PAUSED, "True", "Paused", f"the job is paused{since}")
+    if phase == "PausePending":
+        return Wanted(PAUSED, "False", "WaitingForCDCStage", _waiting(stage))
+    if auto_resumed is not None:
+        return Wanted(PAUSED, "False", "AutoResumed", auto_resumed.reason)
+    if phase in ("Pausing", "Resuming"):
+        return Wanted(PAUSED, "False", phase, "; ".join(pending[:5]))
+    if phase is None:
+        return Wanted(
+            PAUSED,
+            "Unknown",
+            "NotObserved",
+            "the job's state has not been observed yet: " + ready_message,
+        )
+    return Wanted(PAUSED, "False", "NotPaused", "")
+
+
+def retention_at_risk(
+    *,
+    in_pause: bool,
+    now: datetime,
+    warn_before: timedelta,
+    bound: RetentionBound | None = None,
+    deadline: datetime | None = None,
+    lost: bool = False,
+    errors: Sequence[BackendError] = (),
+    shown: RetentionStatus | None = None,
+) -> Wanted:
+    """RetentionAtRisk: True within ``warn_before`` of a paused job's deadline.
+
+    ``deadline`` is the one status shows, ``shown`` the retention figures it
+    shows; ``errors`` are failed retention probes (Unknown, unless the
+    deadline is near anyway).
+    """
+    at_risk = in_pause and deadline is not None and not lost and now >= deadline - warn_before
+    if in_pause and errors and not at_risk and not lost:
+        # A probe failed: say which and why; a configured retention may stand in.
+        message = _messages(errors)
+        if bound is not None and deadline is not None:
+            message += f"; falling back to {bound.basis}: deadline {units.rfc3339(deadline)}"
+        return Wanted(RETENTION_AT_RISK, "Unknown", errors[0].reason, message)
+    if at_risk and deadline is not None:
+        figures = f"{shown.basis}: {shown.message}" if shown is not None else ""
+        return Wanted(
+            RETENTION_AT_RISK,
+            "True",
+            "DeadlineNear",
+            f"resume before {units.rfc3339(deadline)} or events are lost ({figures})",
+        )
+    if in_pause and bound is not None and deadline is None:
+        return Wanted(RETENTION_AT_RISK, "False", bound.reason or "NoDeadline", bound.message)
+    if in_pause and bound is not None and not lost:
+        kept = f"the change log is kept until {units.rfc3339(deadline)}" if deadline else ""
+        return Wanted(RETENTION_AT_RISK, "False", "DeadlineFar", kept)
+    if not in_pause:
+        return Wanted(RETENTION_AT_RISK, "False", "NotPaused", "")
+    if lost:
+        return Wanted(RETENTION_AT_RISK, "False", "RetentionExceeded", "")
+    return Wanted(
+        RETENTION_AT_RISK,
+        "Unknown",
+        "NoRetentionSource",
+        "no deadline is known: set spec.source (and spec.kafka) so the operator can read "
+        "the retention, or spec.source.retention",
+    )
+
+
+def retention_exceeded(*, exceeded: bool, message: str = "") -> Wanted:
+    """RetentionExceeded: True from the loss of change log until a new snapshot repairs it."""
+    if exceeded:
+        return Wanted(RETENTION_EXCEEDED, "True", "ChangeLogPurged", message)
+    return Wanted(RETENTION_EXCEEDED, "False", "WithinRetention", "")
+
+
+_PURGED = "the source purged change log this job needed while it was paused"
+
+
+def _messages(errors: Iterable[BackendError]) -> str:
+    return "; ".join(dict.fromkeys(e.message for e in errors))
+
+
+def _waiting(stage: Stage | None) -> str:
+    return (
+        f"the pause waits for the CDC stage (the job is in the {stage} stage); "
+        "it is carried out as soon as the initial snapshot completes"
+    )

@@ -9,20 +9,45 @@ tested with tables of cases and no servers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Final, Literal, cast, get_args
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec
 
-# Kafka Connect's states, plus two of ours for what could not be seen.
-RUNNING = "RUNNING"
-PAUSED = "PAUSED"
-STOPPED = "STOPPED"
-FAILED = "FAILED"
-UNASSIGNED = "UNASSIGNED"
-RESTARTING = "RESTARTING"
-NOT_FOUND = "NotFound"
-UNKNOWN = "Unknown"
+# Kafka Connect's states (its AbstractStatus.State), plus two of ours for what
+# could not be seen.  DESTROYED is written when a connector is deleted; its
+# status is then gone too, so it is listed for completeness, not expected.
+ConnectState = Literal[
+    "RUNNING",
+    "PAUSED",
+    "STOPPED",
+    "FAILED",
+    "UNASSIGNED",
+    "RESTARTING",
+    "DESTROYED",
+    "NotFound",
+    "Unknown",
+]
+RUNNING: Final = "RUNNING"
+PAUSED: Final = "PAUSED"
+STOPPED: Final = "STOPPED"
+FAILED: Final = "FAILED"
+UNASSIGNED: Final = "UNASSIGNED"
+RESTARTING: Final = "RESTARTING"
+NOT_FOUND: Final = "NotFound"
+UNKNOWN: Final = "Unknown"
+
+_CONNECT_STATES: frozenset[str] = frozenset(get_args(ConnectState))
+
+
+def connect_state(text: str) -> ConnectState:
+    """A state as Connect (or Strimzi's copy of its status) wrote it.
+
+    Anything outside Connect's own list reads as Unknown: what nobody can
+    interpret is not acted on as if it were a state.
+    """
+    return cast(ConnectState, text) if text in _CONNECT_STATES else UNKNOWN
+
 
 Backend = Literal["connect", "workloads", "kafkaConnectors", "source", "kafka", "secrets"]
 
@@ -47,7 +72,7 @@ class BackendError:
 @dataclass(frozen=True)
 class TaskState:
     id: int
-    state: str
+    state: ConnectState
     worker_id: str | None = None
     trace: str | None = None
 
@@ -57,12 +82,13 @@ class ConnectorState:
     """One connector as Kafka Connect (or Strimzi's status copy of it) reports it.
 
     ``requested`` is what has been asked of it where that is visible: a
-    KafkaConnector's ``spec.state`` (running/paused/stopped).  ``offsets`` are
+    KafkaConnector's ``spec.state`` as it is written (running/paused/stopped,
+    or whatever someone set).  ``offsets`` are
     the committed source offsets (partition-less maps) when they were read.
     """
 
     name: str
-    state: str
+    state: ConnectState
     type: str | None = None
     worker_id: str | None = None
     trace: str | None = None
@@ -86,7 +112,7 @@ class ConnectorState:
 class WorkloadState:
     """A workload's scale, readiness and the replica count saved for resume."""
 
-    ref: v1alpha1.WorkloadRef
+    ref: jobspec.WorkloadRef
     found: bool
     replicas: int | None = None  # desired (spec.replicas through the scale subresource)
     current_replicas: int = 0  # pods that exist (scale status.replicas); missing = 0
@@ -108,4 +134,3 @@ class Observed:
     # The errors Kafka Connect's REST API gave this pass, not yet judged:
     # decide.workers.settle moves them to errors, or drops them as connect_skipped.
     connect_errors: tuple[BackendError, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)

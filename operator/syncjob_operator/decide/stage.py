@@ -3,7 +3,7 @@
 Why offsets: they are what Debezium itself resumes from, they survive
 restarts, and Kafka Connect serves them (``GET /connectors/{n}/offsets``, 3.5+).
 JMX snapshot metrics reset when a task restarts, so they cannot be trusted
-alone.  Purely computational; the rules are in DESIGN.md section 3:
+alone.  Purely computational; the rules (docs/design.md):
 
 - no committed offset yet: Pending (a fresh connector, or one still inside
   ``offset.flush.interval.ms``);
@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from syncjob_operator.api.v1alpha1 import Stage
-from syncjob_operator.decide.observed import ConnectorState
+from syncjob_operator.api import jobspec, jobstatus
+from syncjob_operator.api.jobstatus import Stage
+from syncjob_operator.decide.observed import ConnectorState, Observed
 
 
 def _truthy(value: Any) -> bool:
@@ -71,3 +72,20 @@ def job_stage(connectors: Iterable[ConnectorState]) -> Stage:
     if "Pending" in stages:
         return "Pending"
     return "CDC"
+
+
+def reported(
+    spec: jobspec.SyncJobSpec, observed: Observed, previous: jobstatus.SyncJobStatus
+) -> Stage:
+    """The stage to report: what the offsets say, else the last one seen.
+
+    Without Kafka Connect in the spec no offsets can tell: Unknown.  When
+    Connect could not be read (or its workers are scaled to zero by this
+    pause), the stage is the last one reported; the conditions say why.
+    """
+    if spec.connect is None:
+        return "Unknown"
+    seen = job_stage(observed.connectors)
+    if seen == "Unknown" and previous.stage is not None:
+        return previous.stage
+    return seen

@@ -29,7 +29,7 @@ from syncjob_operator.api import v1alpha1
 from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.controller.loop import JobLoop
 from syncjob_operator.controller.shared import Shared
-from syncjob_operator.decide import reconcile
+from syncjob_operator.decide.plan import Event
 from syncjob_operator.settings import Settings
 
 RESOURCE = (v1alpha1.GROUP, v1alpha1.VERSION, v1alpha1.PLURAL)
@@ -95,7 +95,7 @@ def _loop(memo: kopf.Memo, body: kopf.Body, namespace: str, name: str) -> JobLoo
     loop: JobLoop | None = getattr(memo, "loop", None)
     if loop is None:
 
-        def emit(event: reconcile.Event) -> None:
+        def emit(event: Event) -> None:
             kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
         loop = JobLoop(shared=memo.shared, namespace=namespace, name=name, emit=emit)

@@ -2,8 +2,8 @@
 
 Why this exists: while a job is paused, change events the sink has not yet
 written wait in Kafka, which deletes them after the topic's ``retention.ms``.
-That bounds the pause as surely as the source database does (DESIGN.md
-section 3, issue 5: "the earliest bound wins").
+That bounds the pause as surely as the source database does (docs/design.md:
+"the earliest bound wins").
 :func:`syncjob_operator.decide.retention.kafka_bound` turns what is read here
 into a deadline.
 

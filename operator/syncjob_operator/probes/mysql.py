@@ -26,6 +26,7 @@ import pymysql
 
 from syncjob_operator.decide import retention
 from syncjob_operator.probes import errors
+from syncjob_operator.probes.connection import SourceConnection
 
 # MySQL/MariaDB client and server error numbers the probe maps.
 ER_ACCESS_DENIED = 1045
@@ -63,7 +64,7 @@ def settings_from_values(
 
 
 @contextlib.contextmanager
-def _ssl_context(connection: retention.SourceConnection) -> Iterator[ssl.SSLContext | None]:
+def _ssl_context(connection: SourceConnection) -> Iterator[ssl.SSLContext | None]:
     """TLS when the Secret asks for it (sslmode require/verify-*) or brings a CA."""
     mode = (connection.sslmode or "").lower()
     if not connection.ca_cert and mode in ("", "disable", "disabled", "prefer", "preferred"):
@@ -92,7 +93,7 @@ def _scalar(cur: Any, query: str) -> object | None:
     return None if row is None else row[0]
 
 
-def _read(connection: retention.SourceConnection, *, timeout_s: int) -> retention.BinlogSettings:
+def _read(connection: SourceConnection, *, timeout_s: int) -> retention.BinlogSettings:
     with _ssl_context(connection) as ctx:
         conn = pymysql.connect(
             host=connection.host,
@@ -118,9 +119,7 @@ def _read(connection: retention.SourceConnection, *, timeout_s: int) -> retentio
         )
 
 
-def _error(
-    exc: pymysql.err.MySQLError, connection: retention.SourceConnection
-) -> errors.ProbeError:
+def _error(exc: pymysql.err.MySQLError, connection: SourceConnection) -> errors.ProbeError:
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
     detail = connection.redact(" ".join(str(exc.args[-1] if exc.args else exc).split()))
     where = f"{connection.source_type} at {connection.address}"
@@ -140,7 +139,7 @@ def _error(
 
 
 async def probe_binlog(
-    connection: retention.SourceConnection, *, timeout_s: float = 15.0
+    connection: SourceConnection, *, timeout_s: float = 15.0
 ) -> retention.BinlogSettings:
     """Read ``@@log_bin``, ``@@binlog_expire_logs_seconds`` and ``@@expire_logs_days``.
 

@@ -29,8 +29,10 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
+from syncjob_operator import units
 from syncjob_operator.decide import retention
 from syncjob_operator.probes import errors
+from syncjob_operator.probes.connection import SourceConnection
 
 APPLICATION_NAME = "syncjob-operator-probe"
 
@@ -95,7 +97,7 @@ def observation_from_rows(
 
     def lsn(key: str) -> int | None:
         value = slot_row.get(key)
-        return retention.parse_lsn(str(value)) if value is not None else None
+        return units.parse_lsn(str(value)) if value is not None else None
 
     current = lsn("current_lsn")
     observed_at = slot_row["observed_at"]
@@ -147,7 +149,7 @@ def _ca_file(pem: str | None) -> Iterator[str | None]:
 
 
 def _conninfo_kwargs(
-    connection: retention.SourceConnection,
+    connection: SourceConnection,
     *,
     connect_timeout_s: int,
     statement_timeout_ms: int,
@@ -176,13 +178,13 @@ def _conninfo_kwargs(
     return kwargs
 
 
-def _text(exc: BaseException, connection: retention.SourceConnection) -> str:
+def _text(exc: BaseException, connection: SourceConnection) -> str:
     """The driver's message on one line, with the password (if it ever appears) masked."""
     return connection.redact(" ".join(str(exc).split()))
 
 
 def _connect_error(
-    exc: psycopg.OperationalError, connection: retention.SourceConnection
+    exc: psycopg.OperationalError, connection: SourceConnection
 ) -> errors.ProbeError:
     """Map a failed connect onto a reason. libpq gives text, not SQLSTATE, for most of these."""
     text = _text(exc, connection)
@@ -211,7 +213,7 @@ def _connect_error(
 
 
 async def probe_slot(
-    connection: retention.SourceConnection,
+    connection: SourceConnection,
     *,
     slot_name: str,
     timeout_s: float = 15.0,

@@ -4,7 +4,7 @@ Why this exists: a paused Debezium SQL Server connector's events live in the
 CDC change tables, which the database's CDC cleanup job purges once they are
 older than its ``retention`` (minutes, default 4320 = 3 days). The deadline
 is the commit time of the connector's offset LSN plus that retention
-(DESIGN.md section 3); :func:`syncjob_operator.decide.retention.sqlserver_bound`
+(docs/design.md); :func:`syncjob_operator.decide.retention.sqlserver_bound`
 computes it from what :func:`probe_cdc_retention` reads.
 
 python-tds (``pytds``, pure Python) is synchronous, so the read runs in a
@@ -24,7 +24,7 @@ database named in the connection Secret (which must be the CDC-enabled one:
 What was and was not run, plainly: no SQL Server can run where this was
 written (no container runtime; not packaged for Debian), so **the queries and
 the login have never run against a real SQL Server**. What is tested
-(``tests/unit/test_sqlserver_probe.py``): the row parsers and the bound on
+(``tests/unit/probes/test_sqlserver_probe.py``): the row parsers and the bound on
 recorded result rows (as pytds returns them: tuples and dicts), the LSN
 validation (injection attempts rejected before any I/O), the mapping of
 pytds's own exception types onto :mod:`errors` (with the password never in a
@@ -53,8 +53,8 @@ from typing import Any
 
 import pytds  # type: ignore[import-untyped]  # python-tds ships no type information
 
-from syncjob_operator.decide import retention
 from syncjob_operator.probes import errors
+from syncjob_operator.probes.connection import SourceConnection
 
 APPLICATION_NAME = "syncjob-operator-probe"
 
@@ -151,16 +151,16 @@ def commit_time_from_rows(rows: Sequence[Row]) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def _where(connection: retention.SourceConnection) -> str:
+def _where(connection: SourceConnection) -> str:
     return f"sqlserver at {connection.address}"
 
 
-def _detail(exc: BaseException, connection: retention.SourceConnection) -> str:
+def _detail(exc: BaseException, connection: SourceConnection) -> str:
     text = getattr(exc, "text", None) or str(exc) or type(exc).__name__
     return connection.redact(" ".join(str(text).split()))
 
 
-def map_error(exc: BaseException, connection: retention.SourceConnection) -> errors.ProbeError:
+def map_error(exc: BaseException, connection: SourceConnection) -> errors.ProbeError:
     """A pytds (or socket) exception as a :mod:`errors` type; the message never has the password.
 
     pytds retries a failed login until its login timeout and then raises
@@ -205,7 +205,7 @@ def map_error(exc: BaseException, connection: retention.SourceConnection) -> err
 
 
 @contextlib.contextmanager
-def _tls(connection: retention.SourceConnection) -> Iterator[tuple[str | None, bool]]:
+def _tls(connection: SourceConnection) -> Iterator[tuple[str | None, bool]]:
     """(cafile, validate_host) for pytds: TLS only when the Secret asks for it."""
     mode = (connection.sslmode or "").lower()
     if not connection.ca_cert and mode in ("", "disable", "disabled", "prefer", "preferred"):
@@ -243,7 +243,7 @@ def _rows(cur: Any, sql: str, params: tuple[object, ...] = ()) -> list[Row]:
 
 
 def _read_mapped(
-    connection: retention.SourceConnection,
+    connection: SourceConnection,
     *,
     commit_lsn: bytes | None,
     login_timeout_s: float,
@@ -266,7 +266,7 @@ def _read_mapped(
 
 
 def _read(
-    connection: retention.SourceConnection,
+    connection: SourceConnection,
     *,
     commit_lsn: bytes | None,
     login_timeout_s: float,
@@ -311,7 +311,7 @@ def _read(
 
 
 async def probe_cdc_retention(
-    connection: retention.SourceConnection,
+    connection: SourceConnection,
     *,
     commit_lsn: str | None,
     timeout_s: float = 15.0,

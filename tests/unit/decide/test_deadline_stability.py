@@ -12,14 +12,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator import units
+from syncjob_operator.api import jobspec, jobstatus
 from syncjob_operator.decide import reconcile, retention
 from syncjob_operator.decide.observed import PAUSED, ConnectorState, Observed, TaskState
+from syncjob_operator.decide.plan import Context
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
-SPEC = v1alpha1.SyncJobSpec(
+SPEC = jobspec.SyncJobSpec(
     paused=True,
-    connect=v1alpha1.ConnectSpec(url="http://connect:8083", connectors=["src"]),
+    connect=jobspec.ConnectSpec(url="http://connect:8083", connectors=["src"]),
 )
 SEEN = Observed(
     connectors=(
@@ -46,18 +48,18 @@ def bound(deadline: datetime, safe: int) -> retention.RetentionBound:
 
 
 def decide_at(
-    now: datetime, b: retention.RetentionBound, previous: v1alpha1.SyncJobStatus
-) -> v1alpha1.SyncJobStatus:
-    ctx = reconcile.Context(generation=2, now=now, previous=previous, retention=b)
+    now: datetime, b: retention.RetentionBound, previous: jobstatus.SyncJobStatus
+) -> jobstatus.SyncJobStatus:
+    ctx = Context(generation=2, now=now, previous=previous, retention=b)
     return reconcile.decide(SPEC, SEEN, ctx).status
 
 
-def first() -> v1alpha1.SyncJobStatus:
-    previous = v1alpha1.SyncJobStatus(
+def first() -> jobstatus.SyncJobStatus:
+    previous = jobstatus.SyncJobStatus(
         observed_generation=2,
         stage="CDC",
         phase="Paused",
-        paused_at=reconcile.rfc3339(NOW - timedelta(hours=1)),
+        paused_at=units.rfc3339(NOW - timedelta(hours=1)),
     )
     return decide_at(NOW, bound(NOW + timedelta(hours=10), 1_000_000), previous)
 

@@ -21,7 +21,7 @@ from typing import Any, cast
 import pytds  # type: ignore[import-untyped]
 import pytest
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec, jobstatus, v1alpha1
 from syncjob_operator.backends.kube import Kube
 from syncjob_operator.controller.loop import JobLoop
 from syncjob_operator.controller.retention import RetentionProber, earliest_commit_lsn
@@ -29,13 +29,14 @@ from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import ConnectorState
 from syncjob_operator.probes import errors, sqlserver
+from syncjob_operator.probes.connection import SourceConnection
 from syncjob_operator.settings import Settings
 
 PASSWORD = "Tr1cky-pw'; --"
 PAUSED_AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 LSN = "0000002b:00000a40:0003"
 LSN_BYTES = bytes.fromhex("0000002B00000A400003")
-CONN = retention.SourceConnection(
+CONN = SourceConnection(
     source_type="sqlserver",
     host="mssql.sales",
     port=1433,
@@ -309,7 +310,7 @@ def test_tls_asked_for_without_pyopenssl_is_refused(
     server: RecordedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pytds.tls, "OPENSSL_AVAILABLE", False)
-    tls_conn = retention.SourceConnection(
+    tls_conn = SourceConnection(
         source_type="sqlserver",
         host="h",
         port=1433,
@@ -478,7 +479,7 @@ def free_port() -> int:
 
 
 def test_a_closed_port_is_source_unreachable() -> None:
-    conn = retention.SourceConnection(
+    conn = SourceConnection(
         source_type="sqlserver",
         host="127.0.0.1",
         port=free_port(),
@@ -497,7 +498,7 @@ def test_a_server_that_never_answers_is_a_timeout() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)  # the kernel accepts; nobody ever speaks TDS
-        conn = retention.SourceConnection(
+        conn = SourceConnection(
             source_type="sqlserver",
             host="127.0.0.1",
             port=listener.getsockname()[1],
@@ -557,7 +558,7 @@ class SecretsOnly:
 SECRET = {"host": "mssql.sales", "dbname": "inventory", "user": "debezium", "password": PASSWORD}
 
 
-def sqlserver_spec(retention_setting: str | None = None) -> v1alpha1.SyncJobSpec:
+def sqlserver_spec(retention_setting: str | None = None) -> jobspec.SyncJobSpec:
     source: dict[str, Any] = {"type": "sqlserver", "connectionSecretRef": {"name": "db"}}
     if retention_setting:
         source["retention"] = retention_setting
@@ -571,7 +572,7 @@ def sqlserver_spec(retention_setting: str | None = None) -> v1alpha1.SyncJobSpec
 
 
 def run_prober(
-    spec: v1alpha1.SyncJobSpec, offsets: Sequence[Mapping[str, Any]]
+    spec: jobspec.SyncJobSpec, offsets: Sequence[Mapping[str, Any]]
 ) -> tuple[retention.RetentionBound | None, tuple[Any, ...]]:
     return asyncio.run(
         RetentionProber().current(
@@ -587,10 +588,10 @@ def run_prober(
 
 
 def test_prober_uses_the_earliest_commit_lsn(monkeypatch: pytest.MonkeyPatch) -> None:
-    asked: list[tuple[retention.SourceConnection, str | None]] = []
+    asked: list[tuple[SourceConnection, str | None]] = []
 
     async def fake_probe(
-        connection: retention.SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
+        connection: SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
     ) -> tuple[int | None, datetime | None]:
         asked.append((connection, commit_lsn))
         return 4320, datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -614,7 +615,7 @@ def test_prober_uses_the_earliest_commit_lsn(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_prober_without_offsets_counts_from_the_pause(monkeypatch: pytest.MonkeyPatch) -> None:
     async def fake_probe(
-        connection: retention.SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
+        connection: SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
     ) -> tuple[int | None, datetime | None]:
         assert commit_lsn is None
         return 60, None
@@ -627,7 +628,7 @@ def test_prober_without_offsets_counts_from_the_pause(monkeypatch: pytest.Monkey
 
 def test_prober_failure_falls_back_to_spec_retention(monkeypatch: pytest.MonkeyPatch) -> None:
     async def fake_probe(
-        connection: retention.SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
+        connection: SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
     ) -> tuple[int | None, datetime | None]:
         raise errors.ProbeError("no cleanup job", reason="CdcCleanupJobMissing")
 
@@ -656,7 +657,7 @@ class FakeConnect:
 def test_job_loop_passes_the_last_read_offsets(monkeypatch: pytest.MonkeyPatch) -> None:
     connect = FakeConnect()
 
-    async def connect_client(namespace: str, spec: v1alpha1.ConnectSpec) -> FakeConnect:
+    async def connect_client(namespace: str, spec: jobspec.ConnectSpec) -> FakeConnect:
         return connect
 
     shared = Shared(kube=cast(Kube, SecretsOnly({"db": SECRET})), settings=Settings())
@@ -670,7 +671,9 @@ def test_job_loop_passes_the_last_read_offsets(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(loop.prober, "current", current)
     spec = sqlserver_spec()
-    previous = v1alpha1.SyncJobStatus(phase="Paused", stage="CDC", paused_at="2026-11-24T10:00:00Z")
+    previous = jobstatus.SyncJobStatus(
+        phase="Paused", stage="CDC", paused_at="2026-11-24T10:00:00Z"
+    )
     offsets = ({"commit_lsn": LSN},)
     connect.answers = [
         [

@@ -1,11 +1,12 @@
-"""When a connector counts as arrived at its target state (decide.reconcile.connector_at)."""
+"""When a connector counts as arrived at its target state (decide.targets.connector_at)."""
 
 from __future__ import annotations
 
 import pytest
 
 from syncjob_operator.decide.observed import ConnectorState, TaskState
-from syncjob_operator.decide.reconcile import connector_at
+from syncjob_operator.decide.plan import ConnectorAction, Context
+from syncjob_operator.decide.targets import connector_at
 
 
 def c(state: str, *tasks: str) -> ConnectorState:
@@ -37,12 +38,12 @@ def test_a_job_whose_connect_list_has_only_sinks_is_not_held_for_a_stage() -> No
     pause is carried out rather than deferred for ever."""
     from datetime import UTC, datetime
 
-    from syncjob_operator.api import v1alpha1
+    from syncjob_operator.api import jobspec, jobstatus
     from syncjob_operator.decide import reconcile
     from syncjob_operator.decide.observed import Observed
 
-    spec = v1alpha1.SyncJobSpec(
-        paused=True, connect=v1alpha1.ConnectSpec(url="http://c:8083", connectors=["sink"])
+    spec = jobspec.SyncJobSpec(
+        paused=True, connect=jobspec.ConnectSpec(url="http://c:8083", connectors=["sink"])
     )
     seen = Observed(
         connectors=(
@@ -52,11 +53,11 @@ def test_a_job_whose_connect_list_has_only_sinks_is_not_held_for_a_stage() -> No
     plan = reconcile.decide(
         spec,
         seen,
-        reconcile.Context(
+        Context(
             generation=2,
             now=datetime(2026, 11, 24, tzinfo=UTC),
-            previous=v1alpha1.SyncJobStatus(phase="Running", stage="Unknown"),
+            previous=jobstatus.SyncJobStatus(phase="Running", stage="Unknown"),
         ),
     )
     assert plan.status.phase == "Pausing"
-    assert plan.actions == (reconcile.ConnectorAction("sink", "PAUSED"),)
+    assert plan.actions == (ConnectorAction("sink", "PAUSED"),)
