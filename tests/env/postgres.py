@@ -20,13 +20,11 @@ its log.
 
 from __future__ import annotations
 
-import atexit
 import os
 import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Mapping
@@ -66,13 +64,6 @@ DEFAULT_SETTINGS: dict[str, str] = {
 _GUC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (racy, so callers retry)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def pg_bin_dir() -> Path:
     """The newest installed PostgreSQL major's bin directory."""
     versions = sorted(
@@ -107,13 +98,6 @@ def _chown_tree(path: Path, user: str) -> None:
             shutil.chown(os.path.join(root, name), user=user, group=user)
 
 
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
 def _setting_line(name: str, value: str) -> str:
     if not _GUC_NAME.match(name):
         raise ValueError(f"not a setting name: {name!r}")
@@ -133,7 +117,7 @@ class PostgresServer:
     datadir: Path
     logfile: Path
     bindir: Path
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    process: processes.Process = field(repr=False)
 
     def dsn(self, **overrides: str | int) -> str:
         """A libpq connection string; keyword overrides (``dbname=``, ``password=`` ...) win."""
@@ -203,54 +187,37 @@ class PostgresServer:
 
     set = reload  # the brief's other name for the same thing
 
+    def start(self) -> None:
+        """Start the postmaster; wait until it takes connections (bounded, fails fast)."""
+        self.process.start(self._ready, timeout_s=START_TIMEOUT_S, what="taking connections")
+
+    def _ready(self) -> bool:
+        with psycopg.connect(self.dsn(connect_timeout=2), autocommit=True) as conn:
+            conn.execute("SELECT 1")
+        return True
+
     def restart(self) -> None:
         """Stop and start on the same port and data directory (for restart-only settings)."""
         self.stop()
-        self.process = _spawn(self.bindir, self.datadir, self.logfile)
-        _wait_ready(self)
+        self.start()
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT to the postmaster); SIGKILL the process group if it hangs."""
-        processes.stop(self.process, sig=signal.SIGINT, timeout_s=STOP_TIMEOUT_S)
-        self.process = None
+        self.process.stop()
 
 
-def _spawn(bindir: Path, datadir: Path, logfile: Path) -> subprocess.Popen[bytes]:
-    with logfile.open("ab") as log:
-        return subprocess.Popen(
-            [str(bindir / "postgres"), "-D", str(datadir)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            user=OS_USER,
-            group=OS_USER,
-            extra_groups=[],
-            start_new_session=True,  # its own process group: stop() can kill all of it
-            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": str(datadir)},
-            cwd=datadir,
-        )
-
-
-def _wait_ready(server: PostgresServer) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        proc = server.process
-        if proc is None or proc.poll() is not None:
-            raise RuntimeError(
-                f"postgres exited with {proc and proc.returncode}; log {server.logfile}:\n"
-                + _tail(server.logfile)
-            )
-        try:
-            with psycopg.connect(server.dsn(connect_timeout=2), autocommit=True) as conn:
-                conn.execute("SELECT 1")
-            return
-        except psycopg.OperationalError as exc:
-            last = exc
-            time.sleep(0.2)
-    server.stop()
-    raise TimeoutError(
-        f"postgres not ready within {START_TIMEOUT_S}s ({last}); log:\n" + _tail(server.logfile)
+def _postmaster(bindir: Path, datadir: Path, logfile: Path) -> processes.Process:
+    return processes.Process(
+        name="postgres",
+        argv=[str(bindir / "postgres"), "-D", str(datadir)],
+        log=logfile,
+        cwd=datadir,
+        env={"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": str(datadir)},
+        user=OS_USER,
+        stop_signal=signal.SIGINT,
+        signal_group=False,
+        stop_grace_s=STOP_TIMEOUT_S,
+        stop_at_exit=True,
     )
 
 
@@ -318,7 +285,7 @@ def start_postgres(
     attempts = 1 if port is not None else 3
     last_error: Exception | None = None
     for _ in range(attempts):
-        chosen = port if port is not None else free_port()
+        chosen = port if port is not None else processes.free_port()
         with (datadir / "postgresql.conf").open("a") as f:
             f.write("\n# tests/env/postgres.py\n")
             for name, value in {**conf, "port": str(chosen)}.items():
@@ -332,13 +299,11 @@ def start_postgres(
             datadir=datadir,
             logfile=logfile,
             bindir=bindir,
+            process=_postmaster(bindir, datadir, logfile),
         )
-        server.process = _spawn(bindir, datadir, logfile)
-        atexit.register(server.stop)
         try:
-            _wait_ready(server)
+            server.start()
             return server
         except (RuntimeError, TimeoutError) as exc:  # most likely: the port was taken meanwhile
             last_error = exc
-            server.stop()
     raise RuntimeError(f"could not start postgres: {last_error}")

@@ -32,7 +32,7 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from tests.env import mariadb, pipeline, postgres  # noqa: E402 - needs the root on sys.path
+from tests.env import mariadb, pipeline, postgres, processes  # noqa: E402 - needs the root on sys.path
 
 MariaDBServer = mariadb.MariaDBServer
 PostgresServer = postgres.PostgresServer
@@ -136,7 +136,7 @@ def kafka_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pipeline.
 
 
 def unused_port() -> int:
-    return postgres.free_port()
+    return processes.free_port()
 
 
 __all__ = [
