@@ -24,7 +24,7 @@ import pymongo
 import pytest
 
 from tests.conftest import Kube, OperatorProcess, condition, syncjob
-from tests.env import pipeline
+from tests.env import connectors, pipeline
 from tests.env.faultproxy import Mode, ThreadedFaultProxy
 from tests.env.postgres import PostgresServer
 
@@ -98,7 +98,7 @@ def make_job(
         f"INSERT INTO {table} SELECT g, 'item-' || g, g FROM generate_series(1, {rows}) g;"
     )
     overrides = (
-        pipeline.slow_snapshot_overrides(f"public.{table}", sleep_per_row_s=slow_snapshot_s)
+        connectors.slow_snapshot_overrides(f"public.{table}", sleep_per_row_s=slow_snapshot_s)
         if slow_snapshot_s
         else {}
     )

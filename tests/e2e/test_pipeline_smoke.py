@@ -30,7 +30,7 @@ import httpx
 import pymongo
 import pytest
 
-from tests.env import pipeline
+from tests.env import connectors, pipeline
 from tests.env.faultproxy import Mode, ThreadedFaultProxy
 from tests.env.postgres import PostgresServer
 
@@ -108,7 +108,7 @@ def test_snapshot_then_cdc_mirrors_source(
         topic_prefix="smoke",
         tables=[table],
         slot_name="smoke_slot",
-        **pipeline.slow_snapshot_overrides(table, sleep_per_row_s=0.004),
+        **connectors.slow_snapshot_overrides(table, sleep_per_row_s=0.004),
     )
     t0 = time.monotonic()
     p.connect.put_connector("smoke-source", source)

@@ -1,6 +1,6 @@
 """Session fixtures for the real source databases (PostgreSQL, MariaDB).
 
-Also a bare Kafka broker (tests/env/pipeline.py) for the topic-retention probe.
+Also a bare Kafka broker (tests/env/kafka.py) for the topic-retention probe.
 
 Why a separate module: tests/integration/conftest.py belongs to the control
 plane's fixtures; the probe tests import these by name instead
@@ -32,11 +32,11 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from tests.env import mariadb, pipeline, postgres, processes  # noqa: E402 - needs the root on sys.path
+from tests.env import artifacts, kafka, mariadb, postgres, processes  # noqa: E402 - needs the root on sys.path
 
 MariaDBServer = mariadb.MariaDBServer
 PostgresServer = postgres.PostgresServer
-KafkaServer = pipeline.KafkaServer
+KafkaServer = kafka.KafkaServer
 start_mariadb = mariadb.start_mariadb
 
 PG_KEEP_SIZE_MB = 32
@@ -124,11 +124,11 @@ def mariadb_connection(
 
 
 @pytest.fixture(scope="session")
-def kafka_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pipeline.KafkaServer]:
-    """A single KRaft broker from tests/env/pipeline.py (only Kafka: no Connect, no FerretDB)."""
-    if not pipeline.is_fetched():
+def kafka_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kafka.KafkaServer]:
+    """A single KRaft broker from tests/env/kafka.py (only Kafka: no Connect, no FerretDB)."""
+    if not artifacts.is_fetched():
         pytest.skip("Kafka is not in the cache: run tests/env/fetch-pipeline.sh")
-    server = pipeline.start_kafka(tmp_path_factory.mktemp("kafka"))
+    server = kafka.start_kafka(tmp_path_factory.mktemp("kafka"))
     try:
         yield server
     finally:
