@@ -12,41 +12,11 @@ import time
 from typing import Any
 
 import pytest
-from tests.conftest import Kube, OperatorProcess, condition, syncjob
 
-
-def deployment(name: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "connect", "image": "registry.invalid/connect"}]},
-            },
-        },
-    }
-
-
-def phase(kube: Kube, namespace: str, name: str) -> str | None:
-    obj = kube.get("syncjob", name, namespace)
-    return ((obj or {}).get("status") or {}).get("phase")
-
-
-def converged(kube: Kube, namespace: str, name: str, want: str) -> dict[str, Any] | None:
-    obj = kube.get("syncjob", name, namespace)
-    status = (obj or {}).get("status") or {}
-    if (
-        obj
-        and status.get("phase") == want
-        and status.get("observedGeneration") == obj["metadata"]["generation"]
-    ):
-        return obj
-    return None
+from tests.helpers.kube import Kube
+from tests.helpers.manifests import deployment, syncjob, workload_ref
+from tests.helpers.operator import OperatorProcess
+from tests.helpers.status import condition, converged
 
 
 def test_readme_patch_pauses_and_records_the_generation(
@@ -56,11 +26,7 @@ def test_readme_patch_pauses_and_records_the_generation(
     kube.apply(
         syncjob(
             "orders",
-            {
-                "workloads": [
-                    {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orders-debezium"}
-                ]
-            },
+            {"workloads": [workload_ref("orders-debezium")]},
         ),
         namespace=namespace,
     )
@@ -114,9 +80,7 @@ def test_status_is_written_only_when_it_changes(
 ) -> None:
     kube.apply(deployment("w", 1), namespace=namespace)
     kube.apply(
-        syncjob(
-            "quiet", {"workloads": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}]}
-        ),
+        syncjob("quiet", {"workloads": [workload_ref("w")]}),
         namespace=namespace,
     )
     # Running is reported as soon as the Deployment is asked for; its Pod
@@ -166,7 +130,7 @@ def test_status_changed_by_someone_else_is_put_right(
             "edited",
             {
                 "paused": paused,
-                "workloads": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}],
+                "workloads": [workload_ref("w")],
             },
         ),
         namespace=namespace,
@@ -256,7 +220,7 @@ def test_deleting_a_paused_syncjob_leaves_nothing_behind(
             "gone",
             {
                 "paused": True,
-                "workloads": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "gone"}],
+                "workloads": [workload_ref("gone")],
             },
         ),
         namespace=namespace,

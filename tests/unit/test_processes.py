@@ -9,9 +9,7 @@ this runs without the heavy set-up.
 from __future__ import annotations
 
 import signal
-import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,15 +19,6 @@ from tests.env import processes
 # A bound far beyond anything these processes need: reaching it would mean
 # the supervisor missed the death it should have seen.
 NEVER_S = 600.0
-
-
-@pytest.fixture
-def taken_port() -> Iterator[int]:
-    """A port some other process holds (bound and listening) for the whole test."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(1)
-        yield int(s.getsockname()[1])
 
 
 def http_server(port: int, log: Path) -> processes.Process:

@@ -29,6 +29,7 @@ from syncjob_operator.handlers import runtime
 from syncjob_operator.handlers.retention import RetentionProber, earliest_commit_lsn
 from syncjob_operator.probes import errors, sqlserver
 from syncjob_operator.settings import Settings
+from tests.env.processes import free_port
 
 PASSWORD = "Tr1cky-pw'; --"
 PAUSED_AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -468,12 +469,6 @@ def test_driver_errors_through_the_probe(server: RecordedServer, where: str) -> 
 
 
 # --- real I/O: pytds really connects -------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_a_closed_port_is_source_unreachable() -> None:
