@@ -14,18 +14,28 @@ so a checkpoint (which is what invalidates an over-limit slot) happens by
 itself every ~33 MB of WAL; pass ``settings={"max_wal_size": "1GB"}`` to see
 ``wal_status = unreserved`` linger until an explicit CHECKPOINT.
 
+The cluster itself lives in a directory of its own under /tmp, not in the
+caller's: the postmaster, as ``postgres``, opens its configuration and
+control files by absolute path for as long as it runs, and the caller's
+directory may turn private under it (every pytest session makes
+``/tmp/pytest-of-<user>`` mode 0700 again, while other sessions' servers
+run).  ``workdir/pgdata`` links to it; it is removed at interpreter exit.
+The log stays in ``workdir``.
+
 Every wait is bounded; a server that does not come up raises with the tail of
 its log.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import secrets
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -227,7 +237,8 @@ def start_postgres(
     port: int | None = None,
     settings: Mapping[str, str | int] | None = None,
 ) -> PostgresServer:
-    """initdb (1 MB WAL segments) into ``workdir/pgdata`` and start a server on 127.0.0.1.
+    """initdb (1 MB WAL segments) into a cluster that ``workdir/pgdata`` links to; start a
+    server on 127.0.0.1.
 
     ``port=None`` picks a free port (retrying if another process takes it
     first). ``settings`` are added to postgresql.conf on top of
@@ -237,15 +248,20 @@ def start_postgres(
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     bindir = pg_bin_dir()
-    datadir = workdir / "pgdata"
+    link = workdir / "pgdata"
     logfile = workdir / "postgres.log"
-    if datadir.exists():
-        raise FileExistsError(f"{datadir} exists: use a fresh workdir")
-    make_traversable_for_others(workdir)
+    if link.exists() or link.is_symlink():
+        raise FileExistsError(f"{link} exists: use a fresh workdir")
+    home = Path(tempfile.mkdtemp(prefix="syncjob-pg-", dir="/tmp"))
+    home.chmod(0o711)  # the server user passes through, lists nothing
+    # Registered before the server's own stop at exit, so it runs after it.
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    datadir = home / "pgdata"
     datadir.mkdir(mode=0o700)
     shutil.chown(datadir, user=OS_USER, group=OS_USER)
+    link.symlink_to(datadir)
     password = secrets.token_urlsafe(18)
-    pwfile = workdir / "pgpass.init"
+    pwfile = home / "pgpass.init"
     pwfile.write_text(password + "\n")
     pwfile.chmod(0o600)
     shutil.chown(pwfile, user=OS_USER, group=OS_USER)
