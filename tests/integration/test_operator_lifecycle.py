@@ -24,11 +24,7 @@ def test_readme_patch_pauses_and_records_the_generation(
 ) -> None:
     kube.apply(deployment("orders-debezium", 2), namespace=namespace)
     kube.apply(
-        syncjob(
-            "orders",
-            {"workloads": [workload_ref("orders-debezium")]},
-        ),
-        namespace=namespace,
+        syncjob("orders", {"workloads": [workload_ref("orders-debezium")]}), namespace=namespace
     )
     running = kube.wait_for("Running", lambda: converged(kube, namespace, "orders", "Running"))
     assert condition(running, "Ready")["status"] == "True"  # type: ignore[index]
@@ -79,10 +75,7 @@ def test_status_is_written_only_when_it_changes(
     kube: Kube, operator: OperatorProcess, namespace: str
 ) -> None:
     kube.apply(deployment("w", 1), namespace=namespace)
-    kube.apply(
-        syncjob("quiet", {"workloads": [workload_ref("w")]}),
-        namespace=namespace,
-    )
+    kube.apply(syncjob("quiet", {"workloads": [workload_ref("w")]}), namespace=namespace)
     # Running is reported as soon as the Deployment is asked for; its Pod
     # turns Ready later (kwok, slower under load) and that *is* a change the
     # status must show.  Wait until there is nothing left to report.
@@ -126,13 +119,7 @@ def test_status_changed_by_someone_else_is_put_right(
     exactly: pausedAt (deadlines count from it) and every condition's time."""
     kube.apply(deployment("w", 1), namespace=namespace)
     kube.apply(
-        syncjob(
-            "edited",
-            {
-                "paused": paused,
-                "workloads": [workload_ref("w")],
-            },
-        ),
+        syncjob("edited", {"paused": paused, "workloads": [workload_ref("w")]}),
         namespace=namespace,
     )
     kube.wait_for("settled", lambda: settled(kube, namespace, "edited", ready=0 if paused else 1))
@@ -216,13 +203,7 @@ def test_deleting_a_paused_syncjob_leaves_nothing_behind(
 ) -> None:
     kube.apply(deployment("gone", 3), namespace=namespace)
     kube.apply(
-        syncjob(
-            "gone",
-            {
-                "paused": True,
-                "workloads": [workload_ref("gone")],
-            },
-        ),
+        syncjob("gone", {"paused": True, "workloads": [workload_ref("gone")]}),
         namespace=namespace,
     )
     kube.wait_for("Paused", lambda: converged(kube, namespace, "gone", "Paused"))
