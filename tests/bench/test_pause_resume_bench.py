@@ -27,16 +27,10 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import Kube, OperatorProcess
-from tests.e2e.test_operator_connect import (
-    Job,
-    mongo,  # noqa: F401 - fixture
-    new_job,  # noqa: F401 - fixture
-    status,
-    syncjob_for,
-    wait_phase,
-)
 from tests.env import pipeline
+from tests.helpers.jobs import Job, status, syncjob_for, wait_phase
+from tests.helpers.kube import Kube, patch_spec
+from tests.helpers.operator import OperatorProcess
 
 CYCLES = 20
 
@@ -159,17 +153,7 @@ def test_pause_resume_round_trip(
 
     # The floor: the same connectors, straight through the REST API.  The
     # SyncJob is deleted first with onDelete Leave so the operator stays out.
-    kube.kubectl(
-        "patch",
-        "syncjob",
-        job.name,
-        "-n",
-        job.namespace,
-        "--type",
-        "merge",
-        "-p",
-        '{"spec":{"onDelete":"Leave"}}',
-    )
+    patch_spec(kube, job.namespace, job.name, onDelete="Leave")
     kube.kubectl("delete", "syncjob", job.name, "-n", job.namespace, "--timeout=60s")
     connect = httpx.Client(base_url=e2e_pipeline.connect.url, timeout=30)
     names = [job.source, job.sink]

@@ -20,21 +20,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import KUBECTL, Kube, OperatorProcess, condition
-from tests.e2e.test_operator_connect import (
+from tests.env import pipeline
+from tests.env.faultproxy import Mode, ThreadedFaultProxy
+from tests.helpers.jobs import (
     Job,
     all_in,
     event_reasons,
-    mongo,  # noqa: F401 - fixture
-    new_job,  # noqa: F401 - fixture
     patch_paused,
     status,
     syncjob_for,
     wait_phase,
 )
-from tests.env import pipeline
-from tests.env.faultproxy import Mode, ThreadedFaultProxy
-from tests.integration.test_operator_lifecycle import deployment
+from tests.helpers.kube import KUBECTL, Kube
+from tests.helpers.manifests import deployment
+from tests.helpers.operator import OperatorProcess
+from tests.helpers.status import condition, converged
 
 WORKERS = "connect-workers"
 
@@ -110,16 +110,8 @@ def summary(version: dict[str, Any]) -> str:
 
 def settled(kube: Kube, job: Job, phase: str) -> dict[str, Any] | None:
     """The SyncJob once it reports ``phase`` for its current generation with Ready=True."""
-    obj = kube.get("syncjob", job.name, job.namespace)
-    s = (obj or {}).get("status") or {}
-    if (
-        obj
-        and s.get("phase") == phase
-        and s.get("observedGeneration") == obj["metadata"]["generation"]
-        and (condition(obj, "Ready") or {}).get("status") == "True"
-    ):
-        return obj
-    return None
+    obj = converged(kube, job.namespace, job.name, phase)
+    return obj if (condition(obj, "Ready") or {}).get("status") == "True" else None
 
 
 def test_connect_workers_at_zero_are_not_an_error(

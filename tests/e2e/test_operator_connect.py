@@ -12,198 +12,25 @@ share one pipeline.
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-import pymongo
-import pytest
-
-from tests.conftest import Kube, OperatorProcess, condition, syncjob
 from tests.env import pipeline
 from tests.env.faultproxy import Mode, ThreadedFaultProxy
-from tests.env.postgres import PostgresServer
+from tests.helpers.jobs import (
+    Job,
+    all_in,
+    event_reasons,
+    patch_paused,
+    status,
+    syncjob_for,
+    wait_phase,
+)
+from tests.helpers.kube import Kube, patch_spec
+from tests.helpers.operator import OperatorProcess
+from tests.helpers.status import condition
 
-Rows = dict[int, tuple[str, int]]
 ID_STRATEGIES = "com.mongodb.kafka.connect.sink.processor.id.strategy."
-
-
-# --- helpers -----------------------------------------------------------------
-
-
-@dataclass
-class Job:
-    """One sync job: a table, its Debezium source, its Mongo sink, and its SyncJob."""
-
-    name: str
-    table: str
-    source: str
-    sink: str
-    slot: str
-    topic: str
-    namespace: str
-    pg: PostgresServer
-    p: pipeline.Pipeline
-    mongo: Any
-
-    @property
-    def collection(self) -> Any:
-        return self.mongo["e2e"][self.table]
-
-    def sql(self, statement: str) -> None:
-        with psycopg.connect(self.pg.dsn(), autocommit=True) as conn:
-            conn.execute(statement)
-
-    def source_rows(self) -> Rows:
-        with psycopg.connect(self.pg.dsn()) as conn:
-            rows = conn.execute(f"SELECT id, name, qty FROM {self.table}").fetchall()
-        return {int(r[0]): (str(r[1]), int(r[2])) for r in rows}
-
-    def sink_rows(self) -> Rows:
-        return {int(d["_id"]): (d["name"], int(d["qty"])) for d in self.collection.find({})}
-
-    def connect_status(self, name: str) -> dict[str, Any]:
-        return dict(self.p.connect.status(name))
-
-
-def make_job(
-    p: pipeline.Pipeline,
-    pg: PostgresServer,
-    mongo: Any,
-    namespace: str,
-    *,
-    rows: int,
-    slow_snapshot_s: float | None = None,
-) -> Job:
-    tag = uuid.uuid4().hex[:6]
-    table = f"orders_{tag}"
-    job = Job(
-        name=f"job-{tag}",
-        table=table,
-        source=f"src-{tag}",
-        sink=f"sink-{tag}",
-        slot=f"slot_{tag}",
-        topic=f"e2e{tag}",
-        namespace=namespace,
-        pg=pg,
-        p=p,
-        mongo=mongo,
-    )
-    job.sql(
-        f"CREATE TABLE {table} (id int PRIMARY KEY, name text NOT NULL, qty int NOT NULL);"
-        f"INSERT INTO {table} SELECT g, 'item-' || g, g FROM generate_series(1, {rows}) g;"
-    )
-    overrides = (
-        pipeline.slow_snapshot_overrides(f"public.{table}", sleep_per_row_s=slow_snapshot_s)
-        if slow_snapshot_s
-        else {}
-    )
-    p.connect.put_connector(
-        job.source,
-        p.postgres_source_config(
-            topic_prefix=job.topic, tables=[f"public.{table}"], slot_name=job.slot, **overrides
-        ),
-    )
-    p.connect.put_connector(
-        job.sink,
-        p.mongo_sink_config(
-            topics=[f"{job.topic}.public.{table}"], database="e2e", collection=table
-        ),
-    )
-    return job
-
-
-def syncjob_for(job: Job, **spec: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "connect": {"url": job.p.connect.url, "connectors": [job.source, job.sink]},
-    }
-    base.update(spec)
-    return syncjob(job.name, base)
-
-
-def status(kube: Kube, job: Job) -> dict[str, Any]:
-    obj = kube.get("syncjob", job.name, job.namespace) or {}
-    return dict(obj.get("status") or {})
-
-
-def wait_phase(kube: Kube, job: Job, phase: str, timeout: float = 90) -> dict[str, Any]:
-    def ok() -> dict[str, Any] | None:
-        obj = kube.get("syncjob", job.name, job.namespace)
-        s = (obj or {}).get("status") or {}
-        if (
-            obj
-            and s.get("phase") == phase
-            and s.get("observedGeneration") == obj["metadata"]["generation"]
-        ):
-            return obj
-        return None
-
-    return dict(kube.wait_for(f"{job.name} {phase}", ok, timeout=timeout))
-
-
-def patch_paused(kube: Kube, job: Job, paused: bool) -> None:
-    kube.kubectl(
-        "patch",
-        "syncjob",
-        job.name,
-        "-n",
-        job.namespace,
-        "--type",
-        "merge",
-        "-p",
-        json.dumps({"spec": {"paused": paused}}),
-    )
-
-
-def all_in(status: dict[str, Any], state: str) -> bool:
-    states = [status["connector"]["state"]] + [t["state"] for t in status["tasks"]]
-    return all(s == state for s in states) and (state == "STOPPED" or bool(status["tasks"]))
-
-
-def event_reasons(kube: Kube, job: Job) -> list[str]:
-    return [e["reason"] for e in kube.events(job.namespace, job.name)]
-
-
-@pytest.fixture(scope="module")
-def mongo(e2e_pipeline: pipeline.Pipeline) -> Iterator[Any]:
-    client: Any = pymongo.MongoClient(e2e_pipeline.ferretdb.uri, serverSelectionTimeoutMS=10000)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def new_job(
-    kube: Kube,
-    operator: OperatorProcess,
-    e2e_pipeline: pipeline.Pipeline,
-    e2e_postgres: PostgresServer,
-    mongo: Any,
-    namespace: str,
-) -> Iterator[Any]:
-    made: list[Job] = []
-
-    def factory(rows: int = 20, slow_snapshot_s: float | None = None) -> Job:
-        job = make_job(
-            e2e_pipeline, e2e_postgres, mongo, namespace, rows=rows, slow_snapshot_s=slow_snapshot_s
-        )
-        made.append(job)
-        return job
-
-    yield factory
-    for job in made:
-        kube.kubectl(
-            "delete", "syncjob", job.name, "-n", job.namespace, "--wait=false", check=False
-        )
-        for name in (job.source, job.sink):
-            e2e_pipeline.connect.delete_connector(name)
-        job.sql(
-            f"SELECT pg_drop_replication_slot('{job.slot}') FROM pg_replication_slots "
-            f"WHERE slot_name = '{job.slot}' AND NOT active"
-        )
 
 
 # --- 1. Snapshot, then CDC ----------------------------------------------------
@@ -452,17 +279,7 @@ def test_failed_connector_is_not_paused_but_can_be_stopped(
     stalled = condition(failed, "Stalled")
     assert stalled is not None and stalled["reason"] == "ConnectorFailed"
     assert "pauseMode: Stop" in stalled["message"]
-    kube.kubectl(
-        "patch",
-        "syncjob",
-        job.name,
-        "-n",
-        job.namespace,
-        "--type",
-        "merge",
-        "-p",
-        '{"spec":{"pauseMode":"Stop"}}',
-    )
+    patch_spec(kube, job.namespace, job.name, pauseMode="Stop")
     wait_phase(kube, job, "Paused", timeout=60)
     assert job.connect_status(bad)["connector"]["state"] == "STOPPED"
     e2e_pipeline.connect.delete_connector(bad)

@@ -8,10 +8,10 @@ real PostgreSQL -> Debezium -> Kafka -> MongoDB sink -> FerretDB:
 * the initial snapshot and then CDC arrive, and the sink mirrors the source
   exactly after INSERT/UPDATE/DELETE;
 * the committed source offsets show the stages the operator reads
-  (DESIGN.md section 3: ``snapshot``/``snapshot_completed`` while
+  (docs/design.md: ``snapshot``/``snapshot_completed`` while
   snapshotting, neither once streaming);
-* a pause survives a Connect worker restart (DESIGN.md: the target state is in
-  the config topic);
+* a pause survives a Connect worker restart (docs/design.md: the target state
+  is in the config topic);
 * the fault proxy does what it says in front of the real Connect REST API.
 
 Observed offsets, start times and RSS are written to JSON files in the state
@@ -22,17 +22,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import pymongo
 import pytest
 
-from tests.env import pipeline
+from tests.env import connectors, pipeline
 from tests.env.faultproxy import Mode, ThreadedFaultProxy
 from tests.env.postgres import PostgresServer
+from tests.helpers import polling
 
 pytestmark = pytest.mark.e2e
 
@@ -40,20 +39,8 @@ T = TypeVar("T")
 Rows = dict[int, tuple[str, int]]
 
 
-def wait_for(probe: Callable[[], T | None], timeout_s: float, what: str) -> T:
-    """Poll ``probe`` until it returns something truthy; bounded."""
-    deadline = time.monotonic() + timeout_s
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last: {last!r})")
-
-
 def stage_of(offsets: Any) -> str:
-    """DESIGN.md section 3's rule, for one-partition Debezium source offsets."""
+    """docs/design.md's stage rule, for one-partition Debezium source offsets."""
     entries = offsets.get("offsets") or []
     if not entries:
         return "Pending"
@@ -83,13 +70,6 @@ def create_table(pg: PostgresServer, table: str, n: int) -> None:
         )
 
 
-@pytest.fixture(scope="module")
-def mongo(e2e_pipeline: pipeline.Pipeline) -> Any:
-    client: Any = pymongo.MongoClient(e2e_pipeline.ferretdb.uri, serverSelectionTimeoutMS=10000)
-    yield client
-    client.close()
-
-
 def test_snapshot_then_cdc_mirrors_source(
     e2e_pipeline: pipeline.Pipeline, e2e_postgres: PostgresServer, mongo: Any
 ) -> None:
@@ -108,7 +88,7 @@ def test_snapshot_then_cdc_mirrors_source(
         topic_prefix="smoke",
         tables=[table],
         slot_name="smoke_slot",
-        **pipeline.slow_snapshot_overrides(table, sleep_per_row_s=0.004),
+        **connectors.slow_snapshot_overrides(table, sleep_per_row_s=0.004),
     )
     t0 = time.monotonic()
     p.connect.put_connector("smoke-source", source)
@@ -123,7 +103,7 @@ def test_snapshot_then_cdc_mirrors_source(
             seen.append({"t_s": t, "stage": stage, "sink_docs": docs, "offsets": offsets})
         return stage == "CDC" and docs >= n
 
-    wait_for(observe, 120, "snapshot to finish and reach the sink")
+    polling.wait_for("snapshot to finish and reach the sink", observe, timeout=120, interval=0.3)
     stages = [s["stage"] for s in seen]
     assert "Snapshot" in stages, seen
     assert stages[-1] == "CDC", seen
@@ -134,7 +114,12 @@ def test_snapshot_then_cdc_mirrors_source(
         conn.execute(f"UPDATE {table} SET qty = -5, name = 'updated' WHERE id = 5")
         conn.execute(f"DELETE FROM {table} WHERE id IN (7, 8, 9)")
     want = source_rows(pg, table)
-    wait_for(lambda: sink_rows(col) == want, 60, "the sink to mirror INSERT/UPDATE/DELETE")
+    polling.wait_for(
+        "the sink to mirror INSERT/UPDATE/DELETE",
+        lambda: sink_rows(col) == want,
+        timeout=60,
+        interval=0.3,
+    )
     assert 7 not in sink_rows(col)
 
     streaming = p.connect.offsets("smoke-source")
@@ -181,7 +166,12 @@ def test_pause_survives_worker_restart(
         "pause-source",
         p.postgres_source_config(topic_prefix="pause", tables=[table], slot_name="pause_slot"),
     )
-    wait_for(lambda: col.count_documents({}) == 10, 60, "10 snapshot rows in the sink")
+    polling.wait_for(
+        "10 snapshot rows in the sink",
+        lambda: col.count_documents({}) == 10,
+        timeout=60,
+        interval=0.3,
+    )
 
     r = p.connect.request("PUT", "/connectors/pause-source/pause")
     assert r.status_code == 202, r.text
@@ -198,7 +188,12 @@ def test_pause_survives_worker_restart(
 
     assert p.connect.request("PUT", "/connectors/pause-source/resume").status_code == 202
     p.connect.wait_state("pause-source", "RUNNING")
-    wait_for(lambda: col.count_documents({}) == 11, 60, "the row inserted while paused")
+    polling.wait_for(
+        "the row inserted while paused",
+        lambda: col.count_documents({}) == 11,
+        timeout=60,
+        interval=0.3,
+    )
 
 
 def test_faultproxy_in_front_of_connect(e2e_pipeline: pipeline.Pipeline) -> None:

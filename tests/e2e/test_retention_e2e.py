@@ -15,25 +15,19 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Kube, condition
-from tests.e2e.test_operator_connect import (
+from tests.env.postgres import PostgresServer
+from tests.helpers.jobs import (
     Job,
     event_reasons,
-    mongo,  # noqa: F401 - fixture
-    new_job,  # noqa: F401 - fixture
     patch_paused,
     status,
     syncjob_for,
     wait_phase,
 )
-from tests.env.postgres import PostgresServer
-
-
-def write_wal(pg: PostgresServer, megabytes: int) -> None:
-    """WAL the paused connector does not read: logical messages, 1 MB each."""
-    with pg.connect() as conn:
-        for _ in range(megabytes):
-            conn.execute("SELECT pg_logical_emit_message(false, 'filler', repeat('x', 1048576))")
+from tests.helpers.kube import Kube
+from tests.helpers.manifests import secret
+from tests.helpers.sources import postgres_secret_data, write_wal
+from tests.helpers.status import condition
 
 
 @pytest.fixture
@@ -44,22 +38,7 @@ def small_slot_limit(e2e_postgres: PostgresServer) -> Iterator[PostgresServer]:
 
 
 def source_secret(kube: Kube, job: Job) -> None:
-    pg = job.pg
-    kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": f"{job.name}-db"},
-            "stringData": {
-                "host": pg.host,
-                "port": str(pg.port),
-                "dbname": pg.dbname,
-                "user": pg.user,
-                "password": pg.password,
-            },
-        },
-        namespace=job.namespace,
-    )
+    kube.apply(secret(f"{job.name}-db", postgres_secret_data(job.pg)), namespace=job.namespace)
 
 
 def source_spec(job: Job) -> dict[str, Any]:

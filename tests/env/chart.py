@@ -124,21 +124,21 @@ def service_account_kubeconfig(kube: Kube, *, namespace: str, path: Path) -> Pat
         namespace,
         "--duration=12h",
     ).stdout.strip()
-    admin = yaml.safe_load(kube.kubeconfig.read_text())
+    return token_kubeconfig(kube.kubeconfig, user="syncjob-operator", token=token, path=path)
+
+
+def token_kubeconfig(admin_kubeconfig: Path, *, user: str, token: str, path: Path) -> Path:
+    """A kubeconfig for the admin kubeconfig's cluster that authenticates with ``token``."""
+    admin = yaml.safe_load(admin_kubeconfig.read_text())
     context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
     cluster = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [cluster],
-        "users": [{"name": "syncjob-operator", "user": {"token": token}}],
-        "contexts": [
-            {
-                "name": "syncjob-operator",
-                "context": {"cluster": cluster["name"], "user": "syncjob-operator"},
-            }
-        ],
-        "current-context": "syncjob-operator",
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": user, "context": {"cluster": cluster["name"], "user": user}}],
+        "current-context": user,
     }
     path.write_text(json.dumps(config))
     return path

@@ -5,7 +5,10 @@ their Go modules by ``build-k8s.sh`` (cached outside the repo), plus kwok,
 which plays the kubelet of a fake node so Deployments and StatefulSets really
 get Pods that become Ready.  Everything listens on free loopback ports and
 lives in one state directory; ``stop()`` (or ``python -m tests.env.controlplane
-down``) kills every process it started.
+down``) kills every process it started.  Each component runs under
+:mod:`tests.env.processes`: its start waits until it serves (its port, or the
+API server's /readyz), and one that dies while starting (a port taken between
+choosing and binding it) fails the whole start at once with its log's tail.
 
 The admin identity is a static token in ``system:masters``; RBAC is on, so a
 ServiceAccount's token (the Helm chart's) gets exactly what its Roles grant.
@@ -18,8 +21,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -27,6 +28,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.env import processes
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("SYNCJOB_CACHE", Path.home() / ".cache" / "syncjob-operator"))
@@ -39,12 +42,7 @@ FAKE_NODE = "kwok-node-0"
 # Marks a kubeconfig this module wrote, so the test fixtures can refuse to run
 # against any other cluster (a developer's real context, say).
 TEST_CLUSTER_NAME = "syncjob-test-controlplane"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+STOP_GRACE_S = 10.0
 
 
 def build() -> None:
@@ -65,7 +63,9 @@ class ControlPlane:
     state: Path
     api_port: int = 0
     etcd_port: int = 0
+    # pid by component: what controlplane.json keeps for ``down`` in another process
     pids: dict[str, int] = field(default_factory=dict)
+    procs: dict[str, processes.Process] = field(default_factory=dict, repr=False)
 
     @property
     def kubeconfig(self) -> Path:
@@ -78,12 +78,24 @@ class ControlPlane:
     # --- lifecycle ------------------------------------------------------
 
     def start(self, *, with_nodes: bool = True, timeout: float = 120) -> ControlPlane:
+        """Start every component, each waited for; on any failure stop what started."""
+        try:
+            return self._start(with_nodes=with_nodes, timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, *, with_nodes: bool, timeout: float) -> ControlPlane:
         started = time.monotonic()
+
+        def left() -> float:
+            return max(timeout - (time.monotonic() - started), 5)
+
         self.state.mkdir(parents=True, exist_ok=True)
         (self.state / "logs").mkdir(exist_ok=True)
         # A fresh store each start: tests and demos never depend on old objects.
         shutil.rmtree(self.state / "etcd", ignore_errors=True)
-        self.etcd_port, self.api_port = free_port(), free_port()
+        self.etcd_port, self.api_port = processes.free_port(), processes.free_port()
         self._write_credentials()
         self._spawn(
             "etcd",
@@ -92,11 +104,12 @@ class ControlPlane:
                 f"--data-dir={self.state / 'etcd'}",
                 f"--listen-client-urls=http://127.0.0.1:{self.etcd_port}",
                 f"--advertise-client-urls=http://127.0.0.1:{self.etcd_port}",
-                f"--listen-peer-urls=http://127.0.0.1:{free_port()}",
+                f"--listen-peer-urls=http://127.0.0.1:{processes.free_port()}",
                 "--unsafe-no-fsync",  # a throwaway test store: durability buys nothing
                 "--log-level=warn",
             ],
         )
+        self._wait_listening("etcd", self.etcd_port, timeout=left())
         self._spawn(
             "kube-apiserver",
             [
@@ -118,7 +131,12 @@ class ControlPlane:
             ],
         )
         self._write_kubeconfig()
-        self._wait_ready(timeout=timeout - (time.monotonic() - started))
+        self.procs["kube-apiserver"].wait_ready(
+            self._api_ready, timeout_s=left(), what="ready (/readyz)"
+        )
+        # The rest start side by side; each is waited for until it serves its port.
+        serving: dict[str, int] = {}
+        serving["kube-controller-manager"] = processes.free_port()
         self._spawn(
             "kube-controller-manager",
             [
@@ -130,7 +148,7 @@ class ControlPlane:
                 "--use-service-account-credentials=false",
                 "--leader-elect=false",
                 "--bind-address=127.0.0.1",
-                f"--secure-port={free_port()}",
+                f"--secure-port={serving['kube-controller-manager']}",
                 "--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service",
                 "--concurrent-deployment-syncs=2",
                 # kwok renews the fake node's lease; starved of CPU beside
@@ -141,6 +159,7 @@ class ControlPlane:
             ],
         )
         if with_nodes:
+            serving["kube-scheduler"] = processes.free_port()
             self._spawn(
                 "kube-scheduler",
                 [
@@ -150,11 +169,12 @@ class ControlPlane:
                     f"--authorization-kubeconfig={self.kubeconfig}",
                     "--leader-elect=false",
                     "--bind-address=127.0.0.1",
-                    f"--secure-port={free_port()}",
+                    f"--secure-port={serving['kube-scheduler']}",
                     "-v=0",
                 ],
             )
             if _bin("kwok").exists():
+                serving["kwok"] = processes.free_port()
                 self._spawn(
                     "kwok",
                     [
@@ -164,10 +184,13 @@ class ControlPlane:
                         "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                         "--cidr=10.244.0.0/16",
                         "--node-ip=10.244.0.1",
-                        f"--server-address=127.0.0.1:{free_port()}",
+                        f"--server-address=127.0.0.1:{serving['kwok']}",
                     ],
                 )
-                self._create_fake_node()
+        for name, port in serving.items():
+            self._wait_listening(name, port, timeout=left())
+        if "kwok" in serving:
+            self._create_fake_node()
         self._save()
         print(
             f"control plane up in {time.monotonic() - started:.1f}s: KUBECONFIG={self.kubeconfig}",
@@ -176,16 +199,17 @@ class ControlPlane:
         return self
 
     def stop(self) -> None:
-        for name, pid in reversed(list(self.pids.items())):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and _alive(pid):
-                time.sleep(0.1)
-            if _alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-            print(f"stopped {name} ({pid})", file=sys.stderr)
+        """Stop every component, last started first: the ones this process started, or,
+        for a plane loaded from its state directory, the pids it recorded."""
+        if self.procs:
+            for name, proc in reversed(list(self.procs.items())):
+                proc.stop()
+                print(f"stopped {name} ({self.pids.get(name)})", file=sys.stderr)
+        else:
+            for name, pid in reversed(list(self.pids.items())):
+                processes.stop_pid(pid, grace_s=STOP_GRACE_S)
+                print(f"stopped {name} ({pid})", file=sys.stderr)
+        self.procs.clear()
         self.pids.clear()
         with contextlib.suppress(FileNotFoundError):
             (self.state / "controlplane.json").unlink()
@@ -195,12 +219,25 @@ class ControlPlane:
     def _spawn(self, name: str, argv: list[str]) -> None:
         if not Path(argv[0]).exists():
             raise FileNotFoundError(f"{argv[0]} is missing: run tests/env/build-k8s.sh")
-        log = (self.state / "logs" / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.state
+        proc = processes.Process(
+            name=name,
+            argv=argv,
+            log=self.state / "logs" / f"{name}.log",
+            cwd=self.state,
+            stop_grace_s=STOP_GRACE_S,
         )
-        self.pids[name] = proc.pid
+        proc.spawn()
+        self.procs[name] = proc
+        self.pids[name] = proc.pid or 0
         self._save()
+
+    def _wait_listening(self, name: str, port: int, *, timeout: float) -> None:
+        self.procs[name].wait_ready(
+            lambda: processes.port_open(port), timeout_s=timeout, what=f"listening on {port}"
+        )
+
+    def _api_ready(self) -> bool:
+        return self.request("/readyz") == "ok"
 
     def _save(self) -> None:
         data = {"api_port": self.api_port, "etcd_port": self.etcd_port, "pids": self.pids}
@@ -269,29 +306,6 @@ class ControlPlane:
             raw = resp.read()
         return json.loads(raw) if raw[:1] in (b"{", b"[") else raw.decode()
 
-    def _wait_ready(self, *, timeout: float) -> None:
-        deadline = time.monotonic() + max(timeout, 5)
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            for name, pid in self.pids.items():
-                if not _alive(pid):
-                    raise RuntimeError(f"{name} exited:\n{self._tail(name)}")
-            try:
-                if self.request("/readyz") == "ok":
-                    return
-            except Exception as exc:
-                last = exc
-            time.sleep(0.25)
-        raise TimeoutError(f"kube-apiserver not ready: {last}\n{self._tail('kube-apiserver')}")
-
-    def _tail(self, name: str, lines: int = 30) -> str:
-        path = self.state / "logs" / f"{name}.log"
-        return (
-            "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-            if path.exists()
-            else ""
-        )
-
     def _create_fake_node(self) -> None:
         node = {
             "apiVersion": "v1",
@@ -310,18 +324,6 @@ class ControlPlane:
             self.request("/api/v1/nodes", method="POST", body=node)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie child of ours counts as gone.
-    with contextlib.suppress(FileNotFoundError):
-        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-            return False
-    return True
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["build", "up", "down", "kubeconfig"])
@@ -332,7 +334,7 @@ def main() -> None:
     elif args.command == "up":
         if (args.state / "controlplane.json").exists():
             cp = ControlPlane.load(args.state)
-            if all(_alive(p) for p in cp.pids.values()):
+            if all(processes.alive(p) for p in cp.pids.values()):
                 print(cp.kubeconfig)
                 return
             cp.stop()

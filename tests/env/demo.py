@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.env import controlplane
+from tests.env import controlplane, processes
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "syncjob-demo"
@@ -159,19 +159,21 @@ def main() -> None:
             job = start_pipeline(env, stack)
             kubectl("apply", "-f", "-", env=env, input=job)
         show_next_steps(env, with_pipeline=bool(job))
-        operator = subprocess.Popen(
-            [sys.executable, "-m", "syncjob_operator", "--namespace", NAMESPACE],
+        # In the foreground: its log goes to the terminal.
+        operator = processes.Process(
+            name="operator",
+            argv=[sys.executable, "-m", "syncjob_operator", "--namespace", NAMESPACE],
+            log=None,
             env={
                 **env,
                 "SYNCJOB_METRICS_PORT": env.get("SYNCJOB_METRICS_PORT", "8080"),
                 "SYNCJOB_HEALTH_PORT": env.get("SYNCJOB_HEALTH_PORT", "8081"),
             },
-        )
+        ).start()
         try:
             operator.wait()
         except KeyboardInterrupt:
-            operator.terminate()
-            operator.wait(timeout=30)
+            operator.stop()
             print("stopping the pipeline ...", flush=True)
 
 

@@ -38,6 +38,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
+from tests.env import processes
+
 
 class Mode(enum.Enum):
     PASS = "pass"
@@ -91,7 +93,7 @@ class FaultProxy:
         if self._mode is not Mode.REFUSE:
             await self._listen()
         elif not self.port:
-            self.port = _free_port()
+            self.port = processes.free_port()
 
     async def _listen(self) -> None:
         self._server = await asyncio.start_server(
@@ -233,12 +235,6 @@ def _reset(writer: asyncio.StreamWriter) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     with contextlib.suppress(Exception):
         writer.transport.abort()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ThreadedFaultProxy:

@@ -14,13 +14,10 @@ password-less window on the TCP port.
 
 from __future__ import annotations
 
-import atexit
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +25,7 @@ from pathlib import Path
 import pymysql
 
 from tests.env import processes
-from tests.env.postgres import free_port, make_traversable_for_others
+from tests.env.postgres import make_traversable_for_others
 
 OS_USER = "mysql"
 START_TIMEOUT_S = 60.0
@@ -52,13 +49,6 @@ DEFAULT_SETTINGS: dict[str, str] = {
 }
 
 
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -74,8 +64,7 @@ class MariaDBServer:
     datadir: Path
     logfile: Path
     socket_path: Path
-    args: list[str] = field(repr=False)
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    process: processes.Process = field(repr=False)
 
     def connect(self, **overrides: object) -> pymysql.connections.Connection:
         """An autocommit connection with bounded timeouts."""
@@ -106,50 +95,22 @@ class MariaDBServer:
 
     reload = set  # same name as PostgresServer's
 
+    def start(self) -> None:
+        """Start mariadbd; wait until it takes connections (bounded, fails fast)."""
+        self.process.start(self._ready, timeout_s=START_TIMEOUT_S, what="taking connections")
+
+    def _ready(self) -> bool:
+        with self.connect(connect_timeout=2) as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        return True
+
     def restart(self) -> None:
         self.stop()
-        self.process = _spawn(self.args, self.logfile)
-        _wait_ready(self)
+        self.start()
 
     def stop(self) -> None:
         """SIGTERM (clean shutdown); SIGKILL the process group if it hangs."""
-        processes.stop(self.process, sig=signal.SIGTERM, timeout_s=STOP_TIMEOUT_S)
-        self.process = None
-
-
-def _spawn(args: list[str], logfile: Path) -> subprocess.Popen[bytes]:
-    with logfile.open("ab") as log:
-        return subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stop() can kill all of it
-            env={"PATH": "/usr/sbin:/usr/bin:/bin", "LC_ALL": "C"},
-        )
-
-
-def _wait_ready(server: MariaDBServer) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        proc = server.process
-        if proc is None or proc.poll() is not None:
-            raise RuntimeError(
-                f"mariadbd exited with {proc and proc.returncode}; log {server.logfile}:\n"
-                + _tail(server.logfile)
-            )
-        try:
-            with server.connect(connect_timeout=2) as conn, conn.cursor() as cur:
-                cur.execute("SELECT 1")
-            return
-        except pymysql.err.OperationalError as exc:
-            last = exc
-            time.sleep(0.2)
-    server.stop()
-    raise TimeoutError(
-        f"mariadbd not ready within {START_TIMEOUT_S}s ({last}); log:\n" + _tail(server.logfile)
-    )
+        self.process.stop()
 
 
 def start_mariadb(
@@ -224,7 +185,7 @@ def start_mariadb(
     attempts = 1 if port is not None else 3
     last_error: Exception | None = None
     for _ in range(attempts):
-        chosen = port if port is not None else free_port()
+        chosen = port if port is not None else processes.free_port()
         args = [
             "/usr/sbin/mariadbd",
             "--no-defaults",
@@ -244,14 +205,19 @@ def start_mariadb(
             datadir=datadir,
             logfile=logfile,
             socket_path=socket_path,
-            args=args,
+            process=processes.Process(
+                name="mariadbd",
+                argv=args,
+                log=logfile,
+                env={"PATH": "/usr/sbin:/usr/bin:/bin", "LC_ALL": "C"},
+                signal_group=False,
+                stop_grace_s=STOP_TIMEOUT_S,
+                stop_at_exit=True,
+            ),
         )
-        server.process = _spawn(args, logfile)
-        atexit.register(server.stop)
         try:
-            _wait_ready(server)
+            server.start()
             return server
         except (RuntimeError, TimeoutError) as exc:  # most likely: the port was taken meanwhile
             last_error = exc
-            server.stop()
     raise RuntimeError(f"could not start mariadbd: {last_error}")

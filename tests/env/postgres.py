@@ -14,6 +14,14 @@ so a checkpoint (which is what invalidates an over-limit slot) happens by
 itself every ~33 MB of WAL; pass ``settings={"max_wal_size": "1GB"}`` to see
 ``wal_status = unreserved`` linger until an explicit CHECKPOINT.
 
+The cluster itself lives in a directory of its own under /tmp, not in the
+caller's: the postmaster, as ``postgres``, opens its configuration and
+control files by absolute path for as long as it runs, and the caller's
+directory may turn private under it (every pytest session makes
+``/tmp/pytest-of-<user>`` mode 0700 again, while other sessions' servers
+run).  ``workdir/pgdata`` links to it; it is removed at interpreter exit.
+The log stays in ``workdir``.
+
 Every wait is bounded; a server that does not come up raises with the tail of
 its log.
 """
@@ -26,8 +34,8 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,13 +74,6 @@ DEFAULT_SETTINGS: dict[str, str] = {
 _GUC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (racy, so callers retry)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def pg_bin_dir() -> Path:
     """The newest installed PostgreSQL major's bin directory."""
     versions = sorted(
@@ -107,13 +108,6 @@ def _chown_tree(path: Path, user: str) -> None:
             shutil.chown(os.path.join(root, name), user=user, group=user)
 
 
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
 def _setting_line(name: str, value: str) -> str:
     if not _GUC_NAME.match(name):
         raise ValueError(f"not a setting name: {name!r}")
@@ -133,7 +127,7 @@ class PostgresServer:
     datadir: Path
     logfile: Path
     bindir: Path
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    process: processes.Process = field(repr=False)
 
     def dsn(self, **overrides: str | int) -> str:
         """A libpq connection string; keyword overrides (``dbname=``, ``password=`` ...) win."""
@@ -203,54 +197,37 @@ class PostgresServer:
 
     set = reload  # the brief's other name for the same thing
 
+    def start(self) -> None:
+        """Start the postmaster; wait until it takes connections (bounded, fails fast)."""
+        self.process.start(self._ready, timeout_s=START_TIMEOUT_S, what="taking connections")
+
+    def _ready(self) -> bool:
+        with psycopg.connect(self.dsn(connect_timeout=2), autocommit=True) as conn:
+            conn.execute("SELECT 1")
+        return True
+
     def restart(self) -> None:
         """Stop and start on the same port and data directory (for restart-only settings)."""
         self.stop()
-        self.process = _spawn(self.bindir, self.datadir, self.logfile)
-        _wait_ready(self)
+        self.start()
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT to the postmaster); SIGKILL the process group if it hangs."""
-        processes.stop(self.process, sig=signal.SIGINT, timeout_s=STOP_TIMEOUT_S)
-        self.process = None
+        self.process.stop()
 
 
-def _spawn(bindir: Path, datadir: Path, logfile: Path) -> subprocess.Popen[bytes]:
-    with logfile.open("ab") as log:
-        return subprocess.Popen(
-            [str(bindir / "postgres"), "-D", str(datadir)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            user=OS_USER,
-            group=OS_USER,
-            extra_groups=[],
-            start_new_session=True,  # its own process group: stop() can kill all of it
-            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": str(datadir)},
-            cwd=datadir,
-        )
-
-
-def _wait_ready(server: PostgresServer) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        proc = server.process
-        if proc is None or proc.poll() is not None:
-            raise RuntimeError(
-                f"postgres exited with {proc and proc.returncode}; log {server.logfile}:\n"
-                + _tail(server.logfile)
-            )
-        try:
-            with psycopg.connect(server.dsn(connect_timeout=2), autocommit=True) as conn:
-                conn.execute("SELECT 1")
-            return
-        except psycopg.OperationalError as exc:
-            last = exc
-            time.sleep(0.2)
-    server.stop()
-    raise TimeoutError(
-        f"postgres not ready within {START_TIMEOUT_S}s ({last}); log:\n" + _tail(server.logfile)
+def _postmaster(bindir: Path, datadir: Path, logfile: Path) -> processes.Process:
+    return processes.Process(
+        name="postgres",
+        argv=[str(bindir / "postgres"), "-D", str(datadir)],
+        log=logfile,
+        cwd=datadir,
+        env={"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": str(datadir)},
+        user=OS_USER,
+        stop_signal=signal.SIGINT,
+        signal_group=False,
+        stop_grace_s=STOP_TIMEOUT_S,
+        stop_at_exit=True,
     )
 
 
@@ -260,7 +237,8 @@ def start_postgres(
     port: int | None = None,
     settings: Mapping[str, str | int] | None = None,
 ) -> PostgresServer:
-    """initdb (1 MB WAL segments) into ``workdir/pgdata`` and start a server on 127.0.0.1.
+    """initdb (1 MB WAL segments) into a cluster that ``workdir/pgdata`` links to; start a
+    server on 127.0.0.1.
 
     ``port=None`` picks a free port (retrying if another process takes it
     first). ``settings`` are added to postgresql.conf on top of
@@ -270,15 +248,20 @@ def start_postgres(
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     bindir = pg_bin_dir()
-    datadir = workdir / "pgdata"
+    link = workdir / "pgdata"
     logfile = workdir / "postgres.log"
-    if datadir.exists():
-        raise FileExistsError(f"{datadir} exists: use a fresh workdir")
-    make_traversable_for_others(workdir)
+    if link.exists() or link.is_symlink():
+        raise FileExistsError(f"{link} exists: use a fresh workdir")
+    home = Path(tempfile.mkdtemp(prefix="syncjob-pg-", dir="/tmp"))
+    home.chmod(0o711)  # the server user passes through, lists nothing
+    # Registered before the server's own stop at exit, so it runs after it.
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    datadir = home / "pgdata"
     datadir.mkdir(mode=0o700)
     shutil.chown(datadir, user=OS_USER, group=OS_USER)
+    link.symlink_to(datadir)
     password = secrets.token_urlsafe(18)
-    pwfile = workdir / "pgpass.init"
+    pwfile = home / "pgpass.init"
     pwfile.write_text(password + "\n")
     pwfile.chmod(0o600)
     shutil.chown(pwfile, user=OS_USER, group=OS_USER)
@@ -318,7 +301,7 @@ def start_postgres(
     attempts = 1 if port is not None else 3
     last_error: Exception | None = None
     for _ in range(attempts):
-        chosen = port if port is not None else free_port()
+        chosen = port if port is not None else processes.free_port()
         with (datadir / "postgresql.conf").open("a") as f:
             f.write("\n# tests/env/postgres.py\n")
             for name, value in {**conf, "port": str(chosen)}.items():
@@ -332,13 +315,11 @@ def start_postgres(
             datadir=datadir,
             logfile=logfile,
             bindir=bindir,
+            process=_postmaster(bindir, datadir, logfile),
         )
-        server.process = _spawn(bindir, datadir, logfile)
-        atexit.register(server.stop)
         try:
-            _wait_ready(server)
+            server.start()
             return server
         except (RuntimeError, TimeoutError) as exc:  # most likely: the port was taken meanwhile
             last_error = exc
-            server.stop()
     raise RuntimeError(f"could not start postgres: {last_error}")

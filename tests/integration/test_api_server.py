@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.conftest import Kube, syncjob
+
+from tests.helpers.kube import Kube
+from tests.helpers.manifests import syncjob
 
 CONNECT = {"url": "http://connect.kafka:8083", "connectors": ["orders-source", "orders-sink"]}
 DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orders-debezium"}

@@ -9,43 +9,32 @@ set of plausible over-grants is refused.  Last, the operator itself runs with
 that ServiceAccount's token and reconciles a SyncJob, which proves the RBAC is
 enough for real, not only on paper.
 
-Needs the ``kube`` session fixture (tests/integration/conftest.py): an object
-with ``.kubeconfig: Path`` for the admin of a throwaway test control plane.
+Needs the ``kube`` session fixture (tests/helpers/fixtures/cluster.py): an
+object with ``.kubeconfig: Path`` for the admin of a throwaway test control
+plane.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import free_port
-from tests.env.chart import (
-    REPO,
-    WAIT,
-    Kube,
-    helm_binary,
-    install,
-    kubectl,
-    service_account_kubeconfig,
-)
+
+from tests.env.chart import WAIT, Kube, install, kubectl, service_account_kubeconfig
+from tests.env.processes import free_port
+from tests.helpers import kube as kube_helpers
+from tests.helpers import polling
+from tests.helpers.operator import OperatorProcess
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def helm() -> Path:
-    return helm_binary()
 
 
 def can_i(kube: Kube, user: str, verb: str, resource: str, namespace: str | None) -> bool:
@@ -230,40 +219,34 @@ def test_chart_applies_and_grants_only_the_watched_namespaces(
 # --- the operator itself, with the chart's ServiceAccount -----------------------
 
 
+# These replicas' settings: text logs (the tests read them), the tests' short intervals.
+CHART_SETTINGS = {
+    "SYNCJOB_HEALTH_PORT": "0",
+    "SYNCJOB_LOG_FORMAT": "text",
+    "SYNCJOB_RESYNC_INTERVAL": "2",
+    "SYNCJOB_RETRY_MIN": "0.5",
+    "SYNCJOB_RETRY_MAX": "4",
+}
+
+
 @contextlib.contextmanager
 def operator_process(
     kubeconfig: Path, args: list[str], log: Path, *, pod_id: str, metrics_port: int = 0
 ) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(kubeconfig),
-        "POD_ID": pod_id,
-        "SYNCJOB_METRICS_PORT": str(metrics_port),
-        "SYNCJOB_HEALTH_PORT": "0",
-        "SYNCJOB_LOG_FORMAT": "text",
-        "SYNCJOB_RESYNC_INTERVAL": "2",
-        "SYNCJOB_RETRY_MIN": "0.5",
-        "SYNCJOB_RETRY_MAX": "4",
-    }
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "syncjob_operator", *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=REPO,
-            start_new_session=True,
-        )
+    """One replica, as ``kubeconfig``'s user, as long as the block runs; its process."""
+    op = OperatorProcess(
+        kube=kube_helpers.Kube(kubeconfig=kubeconfig),
+        log=log,
+        env={"POD_ID": pod_id, "SYNCJOB_METRICS_PORT": str(metrics_port)},
+        args=tuple(args),
+        settings=CHART_SETTINGS,
+    )
+    op.start()
     try:
-        yield proc
+        assert op.proc is not None
+        yield op.proc
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        op.stop()
 
 
 def create_workload_syncjob(kube: Kube, tmp_path: Path, namespace: str, name: str) -> None:
@@ -458,12 +441,11 @@ def test_a_replica_that_steps_down_stops_reporting_its_jobs(
         assert_no_forbidden(log)
 
 
-def wait_until(what: str, predicate: Any, log: Path) -> None:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(
-        f"timed out waiting for {what}\n" + log.read_text(errors="replace")[-4000:]
+def wait_until(what: str, predicate: Callable[[], object], log: Path) -> None:
+    polling.wait_for(
+        what,
+        predicate,
+        timeout=WAIT,
+        interval=0.5,
+        detail=lambda: log.read_text(errors="replace")[-4000:],
     )

@@ -40,42 +40,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from tests.conftest import (
-    KUBECTL,
-    VENV_BIN,
-    Kube,
-    OperatorProcess,
-    condition,
-    free_port,
-    syncjob,
-)
-from tests.integration.test_operator_lifecycle import converged, deployment
-from tests.unit.test_argocd_health import build_kstatus, run_gopher_lua, run_lupa
 
-
-def workload(name: str) -> dict[str, str]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
-
-
-def patch_paused(kube: Kube, namespace: str, name: str, paused: bool) -> dict[str, Any]:
-    """The README's merge patch; returns the object exactly as the API server stored it."""
-    out = kube.kubectl(
-        "patch",
-        "syncjob",
-        name,
-        "-n",
-        namespace,
-        "--type",
-        "merge",
-        "-p",
-        json.dumps({"spec": {"paused": paused}}),
-        "-o",
-        "json",
-    )
-    return dict(json.loads(out.stdout))
-
+from tests.env import chart
+from tests.env.processes import free_port
+from tests.helpers.gitops import build_kstatus, kstatus, run_gopher_lua, run_lupa
+from tests.helpers.kube import KUBECTL, VENV_BIN, Kube, patch_paused
+from tests.helpers.manifests import deployment, secret, syncjob, workload_ref
+from tests.helpers.operator import OperatorProcess
+from tests.helpers.status import condition, converged
 
 # --- 1. metrics ------------------------------------------------------------------
 
@@ -124,7 +97,7 @@ def test_metrics_follow_a_job_from_running_to_paused_to_deleted(
         syncjob(
             "metered",
             {
-                "workloads": [workload("metered-debezium")],
+                "workloads": [workload_ref("metered-debezium")],
                 # Oracle: the retention comes from the spec, no database needed.
                 "source": {"type": "oracle", "retention": "2h"},
             },
@@ -320,7 +293,7 @@ def test_every_operator_log_line_is_json(
     # Some work of its own, so the log has per-object lines even when run alone.
     kube.apply(deployment("logged-debezium", 1), namespace=namespace)
     kube.apply(
-        syncjob("logged", {"paused": True, "workloads": [workload("logged-debezium")]}),
+        syncjob("logged", {"paused": True, "workloads": [workload_ref("logged-debezium")]}),
         namespace=namespace,
     )
     kube.wait_for("Paused", lambda: converged(kube, namespace, "logged", "Paused"))
@@ -342,24 +315,7 @@ def no_rbac_kubeconfig(kube: Kube, namespace: str, path: Path) -> Path:
     token = kube.kubectl(
         "create", "token", "nobody", "-n", namespace, "--duration=1h"
     ).stdout.strip()
-    admin = yaml.safe_load(kube.kubeconfig.read_text())
-    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
-    cluster = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [cluster],
-                "users": [{"name": "nobody", "user": {"token": token}}],
-                "contexts": [
-                    {"name": "nobody", "context": {"cluster": cluster["name"], "user": "nobody"}}
-                ],
-                "current-context": "nobody",
-            }
-        )
-    )
-    return path
+    return chart.token_kubeconfig(kube.kubeconfig, user="nobody", token=token, path=path)
 
 
 def test_a_fatal_error_is_logged_as_json_too(
@@ -419,27 +375,20 @@ def test_no_secret_in_status_events_log_or_metrics(
     connect_user, connect_password, db_user, db_password = planted.values
     closed_connect, closed_db = free_port(), free_port()
     kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "connect-auth"},
-            "stringData": {"username": connect_user, "password": connect_password},
-        },
+        secret("connect-auth", {"username": connect_user, "password": connect_password}),
         namespace=namespace,
     )
     kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "source-db"},
-            "stringData": {
+        secret(
+            "source-db",
+            {
                 "host": "127.0.0.1",
                 "port": str(closed_db),
                 "user": db_user,
                 "password": db_password,
                 "dbname": "orders",
             },
-        },
+        ),
         namespace=namespace,
     )
     # The Connect credentials: read for every look at Connect, which is not there.
@@ -464,7 +413,7 @@ def test_no_secret_in_status_events_log_or_metrics(
             "via-source",
             {
                 "paused": True,
-                "workloads": [workload("db-debezium")],
+                "workloads": [workload_ref("db-debezium")],
                 "source": {"type": "mariadb", "connectionSecretRef": {"name": "source-db"}},
             },
         ),
@@ -546,7 +495,7 @@ def test_kubectl_plugin_pauses_shows_and_resumes(
         syncjob(
             "orders",
             {
-                "workloads": [workload("orders-debezium")],
+                "workloads": [workload_ref("orders-debezium")],
                 "source": {"type": "oracle", "retention": "2h"},
             },
         ),
@@ -598,7 +547,7 @@ def test_kubectl_plugin_pauses_shows_and_resumes(
 def test_kubectl_plugin_wait_reports_a_stalled_pause(
     kube: Kube, operator: OperatorProcess, namespace: str
 ) -> None:
-    kube.apply(syncjob("broken", {"workloads": [workload("missing")]}), namespace=namespace)
+    kube.apply(syncjob("broken", {"workloads": [workload_ref("missing")]}), namespace=namespace)
     done = plugin(kube, "pause", "broken", "-n", namespace, "--wait", "--timeout", "120s")
     assert done.returncode == 1, done
     assert "not paused" in done.stderr and "WorkloadNotFound" in done.stderr, done.stderr
@@ -611,14 +560,6 @@ def test_kubectl_plugin_wait_reports_a_stalled_pause(
 def kstatus_binary() -> Path:
     """The same binary runs the Argo CD health check in gopher-lua (``-argocd-health``)."""
     return build_kstatus()
-
-
-def kstatus(binary: Path, obj: dict[str, Any]) -> tuple[str, str]:
-    out = subprocess.run(
-        [str(binary)], input=json.dumps(obj), capture_output=True, text=True, timeout=30, check=True
-    )
-    result = json.loads(out.stdout)
-    return str(result["status"]), str(result["message"])
 
 
 def unschedulable_deployment(name: str, replicas: int) -> dict[str, Any]:
@@ -650,10 +591,10 @@ def real_statuses(
     kube.apply(deployment("paused-debezium", 1), namespace=namespace)
     kube.apply(unschedulable_deployment("resuming-debezium", 1), namespace=namespace)
     for name, spec in {
-        "running": {"workloads": [workload("running-debezium")]},
-        "paused": {"paused": True, "workloads": [workload("paused-debezium")]},
-        "stalled": {"paused": True, "workloads": [workload("missing")]},
-        "resuming": {"paused": True, "workloads": [workload("resuming-debezium")]},
+        "running": {"workloads": [workload_ref("running-debezium")]},
+        "paused": {"paused": True, "workloads": [workload_ref("paused-debezium")]},
+        "stalled": {"paused": True, "workloads": [workload_ref("missing")]},
+        "resuming": {"paused": True, "workloads": [workload_ref("resuming-debezium")]},
     }.items():
         kube.apply(syncjob(name, spec), namespace=namespace)
     objs: dict[str, dict[str, Any]] = {

@@ -12,41 +12,11 @@ import time
 from typing import Any
 
 import pytest
-from tests.conftest import Kube, OperatorProcess, condition, syncjob
 
-
-def deployment(name: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "connect", "image": "registry.invalid/connect"}]},
-            },
-        },
-    }
-
-
-def phase(kube: Kube, namespace: str, name: str) -> str | None:
-    obj = kube.get("syncjob", name, namespace)
-    return ((obj or {}).get("status") or {}).get("phase")
-
-
-def converged(kube: Kube, namespace: str, name: str, want: str) -> dict[str, Any] | None:
-    obj = kube.get("syncjob", name, namespace)
-    status = (obj or {}).get("status") or {}
-    if (
-        obj
-        and status.get("phase") == want
-        and status.get("observedGeneration") == obj["metadata"]["generation"]
-    ):
-        return obj
-    return None
+from tests.helpers.kube import Kube
+from tests.helpers.manifests import deployment, syncjob, workload_ref
+from tests.helpers.operator import OperatorProcess
+from tests.helpers.status import condition, converged
 
 
 def test_readme_patch_pauses_and_records_the_generation(
@@ -54,15 +24,7 @@ def test_readme_patch_pauses_and_records_the_generation(
 ) -> None:
     kube.apply(deployment("orders-debezium", 2), namespace=namespace)
     kube.apply(
-        syncjob(
-            "orders",
-            {
-                "workloads": [
-                    {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orders-debezium"}
-                ]
-            },
-        ),
-        namespace=namespace,
+        syncjob("orders", {"workloads": [workload_ref("orders-debezium")]}), namespace=namespace
     )
     running = kube.wait_for("Running", lambda: converged(kube, namespace, "orders", "Running"))
     assert condition(running, "Ready")["status"] == "True"  # type: ignore[index]
@@ -113,12 +75,7 @@ def test_status_is_written_only_when_it_changes(
     kube: Kube, operator: OperatorProcess, namespace: str
 ) -> None:
     kube.apply(deployment("w", 1), namespace=namespace)
-    kube.apply(
-        syncjob(
-            "quiet", {"workloads": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}]}
-        ),
-        namespace=namespace,
-    )
+    kube.apply(syncjob("quiet", {"workloads": [workload_ref("w")]}), namespace=namespace)
     # Running is reported as soon as the Deployment is asked for; its Pod
     # turns Ready later (kwok, slower under load) and that *is* a change the
     # status must show.  Wait until there is nothing left to report.
@@ -162,13 +119,7 @@ def test_status_changed_by_someone_else_is_put_right(
     exactly: pausedAt (deadlines count from it) and every condition's time."""
     kube.apply(deployment("w", 1), namespace=namespace)
     kube.apply(
-        syncjob(
-            "edited",
-            {
-                "paused": paused,
-                "workloads": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}],
-            },
-        ),
+        syncjob("edited", {"paused": paused, "workloads": [workload_ref("w")]}),
         namespace=namespace,
     )
     kube.wait_for("settled", lambda: settled(kube, namespace, "edited", ready=0 if paused else 1))
@@ -252,13 +203,7 @@ def test_deleting_a_paused_syncjob_leaves_nothing_behind(
 ) -> None:
     kube.apply(deployment("gone", 3), namespace=namespace)
     kube.apply(
-        syncjob(
-            "gone",
-            {
-                "paused": True,
-                "workloads": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "gone"}],
-            },
-        ),
+        syncjob("gone", {"paused": True, "workloads": [workload_ref("gone")]}),
         namespace=namespace,
     )
     kube.wait_for("Paused", lambda: converged(kube, namespace, "gone", "Paused"))

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import REPO, Kube, OperatorProcess, condition, free_port, syncjob
+
+from tests.env.processes import free_port
+from tests.helpers.kube import Kube
+from tests.helpers.manifests import syncjob
+from tests.helpers.operator import OperatorProcess
+from tests.helpers.paths import CRD
+from tests.helpers.status import condition
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +38,7 @@ def lone_kube(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kube]:
     plane.start(with_nodes=False)
     try:
         kube = Kube(kubeconfig=plane.kubeconfig)
-        kube.apply((REPO / "crds" / "syncjob.dev_syncjobs.yaml").read_text())
+        kube.apply(CRD.read_text())
         kube.kubectl(
             "wait", "--for=condition=Established", "crd/syncjobs.syncjob.dev", "--timeout=60s"
         )

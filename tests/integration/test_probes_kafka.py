@@ -1,4 +1,4 @@
-"""The topic-retention probe against a real Kafka broker (KRaft, from tests/env/pipeline.py)."""
+"""The topic-retention probe against a real Kafka broker (KRaft, from tests/env/kafka.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-from conftest_db import KafkaServer, kafka_server, unused_port
 
 from syncjob_operator.decide import retention
 from syncjob_operator.probes import errors, kafka_topics
-
-__all__ = ["kafka_server"]  # fixture, imported for pytest
+from tests.env.kafka import KafkaServer
+from tests.env.processes import free_port
 
 PAUSED_AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -89,7 +88,7 @@ async def test_no_broker_is_source_unreachable_within_the_bound() -> None:
     started = time.monotonic()
     with pytest.raises(errors.SourceUnreachableError) as info:
         await kafka_topics.probe_topic_retention(
-            {"bootstrap.servers": f"127.0.0.1:{unused_port()}", "sasl.password": "hunter2-secret"},
+            {"bootstrap.servers": f"127.0.0.1:{free_port()}", "sasl.password": "hunter2-secret"},
             topics=["t"],
             timeout_s=3,
         )

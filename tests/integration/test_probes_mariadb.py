@@ -8,18 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest_db import (
-    MariaDBServer,
-    mariadb_connection,
-    mariadb_server,
-    start_mariadb,
-    unused_port,
-)
 
 from syncjob_operator.decide import retention
 from syncjob_operator.probes import errors, mysql
-
-__all__ = ["mariadb_server"]  # fixture, imported for pytest
+from tests.env.mariadb import MariaDBServer, start_mariadb
+from tests.env.processes import free_port
+from tests.helpers.sources import mariadb_connection
 
 PAUSED_AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -92,7 +86,7 @@ async def test_bad_password_is_authentication_failed(mariadb_server: MariaDBServ
 async def test_wrong_port_is_source_unreachable(mariadb_server: MariaDBServer) -> None:
     with pytest.raises(errors.SourceUnreachableError):
         await mysql.probe_binlog(
-            mariadb_connection(mariadb_server, port=str(unused_port())), timeout_s=5
+            mariadb_connection(mariadb_server, port=str(free_port())), timeout_s=5
         )
 
 

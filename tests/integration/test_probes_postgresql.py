@@ -15,21 +15,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from conftest_db import (
-    PG_KEEP_SIZE_MB,
-    PostgresServer,
-    pg_connection,
-    pg_server,
-    pg_slot,
-    unused_port,
-    write_wal,
-)
 
 from syncjob_operator.decide import retention
 from syncjob_operator.probes import errors, postgresql
 from syncjob_operator.probes.connection import SourceConnection
-
-__all__ = ["pg_server", "pg_slot"]  # fixtures, imported for pytest
+from tests.env.postgres import PostgresServer
+from tests.env.processes import free_port
+from tests.helpers.sources import PG_KEEP_SIZE_MB, pg_connection, write_wal
 
 MiB = 1024 * 1024
 
@@ -167,7 +159,7 @@ async def test_bad_password_is_authentication_failed(
 async def test_wrong_port_is_source_unreachable(pg_server: PostgresServer, pg_slot: str) -> None:
     with pytest.raises(errors.SourceUnreachableError) as info:
         await postgresql.probe_slot(
-            pg_connection(pg_server, port=str(unused_port())), slot_name=pg_slot, timeout_s=5
+            pg_connection(pg_server, port=str(free_port())), slot_name=pg_slot, timeout_s=5
         )
     assert info.value.reason == "SourceUnreachable"
 

@@ -12,45 +12,26 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from conftest_db import mariadb_server, pg_server, pg_slot, write_wal  # noqa: F401 - fixtures
-from tests.conftest import Kube, OperatorProcess, condition, syncjob
 from tests.env.mariadb import MariaDBServer
 from tests.env.postgres import PostgresServer
-from tests.integration.test_operator_lifecycle import converged, deployment
+from tests.helpers.kube import Kube
+from tests.helpers.manifests import deployment, secret, syncjob, workload_ref
+from tests.helpers.operator import OperatorProcess
+from tests.helpers.sources import mariadb_secret_data, postgres_secret_data, write_wal
+from tests.helpers.status import condition, converged, status
 
-DEPLOY = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "connect"}
-
-
-def secret(kube: Kube, namespace: str, name: str, data: dict[str, str]) -> None:
-    kube.apply(
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data},
-        namespace=namespace,
-    )
+DEPLOY = workload_ref("connect")
 
 
 def when(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def status(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
-    return dict(((kube.get("syncjob", name, namespace) or {}).get("status")) or {})
-
-
 def test_mariadb_deadline_is_paused_at_plus_expiry(
     kube: Kube, operator: OperatorProcess, namespace: str, mariadb_server: MariaDBServer
 ) -> None:
     mariadb_server.set({"binlog_expire_logs_seconds": 86400})
-    secret(
-        kube,
-        namespace,
-        "db",
-        {
-            "host": mariadb_server.host,
-            "port": str(mariadb_server.port),
-            "user": mariadb_server.user,
-            "password": mariadb_server.password,
-        },
-    )
+    kube.apply(secret("db", mariadb_secret_data(mariadb_server)), namespace=namespace)
     kube.apply(deployment("connect", 1), namespace=namespace)
     kube.apply(
         syncjob(
@@ -122,18 +103,7 @@ def test_postgres_slot_deadline_shrinks_then_the_loss_is_reported(
     pg_server: PostgresServer,
     pg_slot: str,
 ) -> None:
-    secret(
-        kube,
-        namespace,
-        "pg",
-        {
-            "host": pg_server.host,
-            "port": str(pg_server.port),
-            "dbname": pg_server.dbname,
-            "user": pg_server.user,
-            "password": pg_server.password,
-        },
-    )
+    kube.apply(secret("pg", postgres_secret_data(pg_server)), namespace=namespace)
     kube.apply(deployment("connect", 1), namespace=namespace)
     kube.apply(
         syncjob(
@@ -200,17 +170,9 @@ def test_postgres_slot_deadline_shrinks_then_the_loss_is_reported(
 def test_probe_failure_names_the_cause_and_falls_back(
     kube: Kube, operator: OperatorProcess, namespace: str, pg_server: PostgresServer
 ) -> None:
-    secret(
-        kube,
-        namespace,
-        "pg",
-        {
-            "host": pg_server.host,
-            "port": str(pg_server.port),
-            "dbname": pg_server.dbname,
-            "user": pg_server.user,
-            "password": "not-the-password",
-        },
+    kube.apply(
+        secret("pg", postgres_secret_data(pg_server, password="not-the-password")),
+        namespace=namespace,
     )
     kube.apply(deployment("connect", 1), namespace=namespace)
     kube.apply(

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import Kube, OperatorProcess, condition, syncjob
-from tests.integration.test_operator_lifecycle import converged, deployment
+
+from tests.helpers.kube import Kube, patch_paused
+from tests.helpers.manifests import deployment, syncjob, workload_ref
+from tests.helpers.operator import OperatorProcess
+from tests.helpers.status import condition, converged
 
 STRIMZI_CRDS = Path(__file__).resolve().parents[1] / "env" / "crds" / "strimzi-subset.yaml"
 
@@ -31,26 +34,12 @@ def statefulset(name: str, replicas: int) -> dict[str, Any]:
 
 
 def ref(kind: str, name: str, api_version: str = "apps/v1") -> dict[str, str]:
-    return {"apiVersion": api_version, "kind": kind, "name": name}
+    return workload_ref(name, kind, api_version)
 
 
 def replicas(kube: Kube, kind: str, name: str, namespace: str) -> int | None:
     obj = kube.get(kind, name, namespace)
     return None if obj is None else int(obj["spec"].get("replicas", 0))
-
-
-def patch_paused(kube: Kube, namespace: str, name: str, paused: bool) -> None:
-    kube.kubectl(
-        "patch",
-        "syncjob",
-        name,
-        "-n",
-        namespace,
-        "--type",
-        "merge",
-        "-p",
-        json.dumps({"spec": {"paused": paused}}),
-    )
 
 
 @pytest.fixture(scope="module")

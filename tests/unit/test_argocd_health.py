@@ -20,22 +20,26 @@ this Lua.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import lupa.lua51
-import lupa.lua54
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-HEALTH_LUA = REPO / "deploy" / "argocd" / "health.lua"
+from tests.helpers.gitops import (
+    HEALTH_LUA,
+    LUPA_RUNTIMES,
+    build_kstatus,
+    run_gopher_lua,
+    run_lua54,
+    run_lupa,
+    run_lupa_runtime,
+)
+from tests.helpers.paths import REPO
+
 CM_PATCH = REPO / "deploy" / "argocd" / "argocd-cm-patch.yaml"
 CM_KEY = "resource.customizations.health.syncjob.dev_SyncJob"
-BUILD_KSTATUS = REPO / "tests" / "env" / "build-kstatus.sh"
 
 
 def cond(type_: str, status: str, message: str = "", reason: str = "Reason") -> dict[str, Any]:
@@ -235,92 +239,9 @@ CAPTURED: list[tuple[str, dict[str, Any], str, str]] = []
 ALL = CASES + CAPTURED
 
 
-# --- interpreters -------------------------------------------------------------
-
-LUPA_RUNTIMES = {"lua51": lupa.lua51, "lua54": lupa.lua54}
-
-
-def run_lupa_runtime(runtime: str, obj: dict[str, Any]) -> tuple[str, str]:
-    """The check in one of lupa's Lua runtimes: "lua51" or "lua54"."""
-    lua = LUPA_RUNTIMES[runtime].LuaRuntime()
-    assert lua.lua_version == (5, int(runtime[-1])), lua.lua_version
-    lua.globals().obj = lua.table_from(obj, recursive=True)
-    hs = lua.execute(HEALTH_LUA.read_text())
-    return str(hs["status"]), str(hs["message"])
-
-
-def run_lupa(obj: dict[str, Any]) -> tuple[str, str]:
-    """The check's (status, message) in Lua 5.1 and Lua 5.4, which must agree."""
-    lua51 = run_lupa_runtime("lua51", obj)
-    lua54 = run_lupa_runtime("lua54", obj)
-    assert lua51 == lua54, f"Lua 5.1 says {lua51}, Lua 5.4 says {lua54}"
-    return lua54
-
-
-def lua_literal(value: Any) -> str:
-    """A Python value (as decoded from JSON) as a Lua table constructor."""
-    if value is None:
-        return "nil"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # JSON string escapes are valid Lua escapes for this text
-    if isinstance(value, list):
-        return "{" + ", ".join(lua_literal(v) for v in value) + "}"
-    if isinstance(value, dict):
-        items = ", ".join(f"[{json.dumps(k)}] = {lua_literal(v)}" for k, v in value.items())
-        return "{" + items + "}"
-    raise TypeError(type(value))
-
-
-def run_lua54(obj: dict[str, Any]) -> tuple[str, str]:
-    binary = shutil.which("lua5.4")
-    assert binary is not None, "lua5.4 is not installed: run tests/env/install-debs.sh"
-    program = (
-        f"obj = {lua_literal(obj)}\n"
-        f"local check = assert(loadfile({json.dumps(str(HEALTH_LUA))}))\n"
-        "local hs = check()\n"
-        'io.write(hs.status, "\\n", hs.message)\n'
-    )
-    out = subprocess.run(
-        [binary, "-"], input=program, capture_output=True, text=True, timeout=30, check=True
-    )
-    status, message = out.stdout.split("\n", 1)
-    return status, message
-
-
-def build_kstatus() -> Path:
-    """tests/env/kstatus (kstatus and gopher-lua inside), built once and cached
-    by build-kstatus.sh, the same script ``make test`` relies on."""
-    built = subprocess.run(
-        ["bash", str(BUILD_KSTATUS)], capture_output=True, text=True, timeout=900, check=False
-    )
-    assert built.returncode == 0, built.stderr
-    path = Path(built.stdout.strip().splitlines()[-1])
-    assert path.is_file() and os.access(path, os.X_OK), path
-    return path
-
-
 @pytest.fixture(scope="session")
 def gopher_lua() -> Path:
     return build_kstatus()
-
-
-def run_gopher_lua(binary: Path, obj: dict[str, Any]) -> tuple[str, str]:
-    """The check in gopher-lua, set up as Argo CD sets it up (see tests/env/kstatus)."""
-    out = subprocess.run(
-        [str(binary), "-argocd-health", str(HEALTH_LUA)],
-        input=json.dumps(obj),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout)
-    return str(result["status"]), str(result["message"])
 
 
 # --- tests --------------------------------------------------------------------

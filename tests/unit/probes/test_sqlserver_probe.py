@@ -31,6 +31,7 @@ from syncjob_operator.decide.observed import ConnectorState
 from syncjob_operator.probes import errors, sqlserver
 from syncjob_operator.probes.connection import SourceConnection
 from syncjob_operator.settings import Settings
+from tests.env.processes import free_port
 
 PASSWORD = "Tr1cky-pw'; --"
 PAUSED_AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -470,12 +471,6 @@ def test_driver_errors_through_the_probe(server: RecordedServer, where: str) -> 
 
 
 # --- real I/O: pytds really connects -------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_a_closed_port_is_source_unreachable() -> None:
