@@ -205,6 +205,15 @@ def retention_at_risk(
         if bound is not None and deadline is not None:
             message += f"; falling back to {bound.basis}: deadline {units.rfc3339(deadline)}"
         return Wanted(RETENTION_AT_RISK, "Unknown", errors[0].reason, message)
+    if at_risk and deadline is not None and bound is not None and bound.checked and now >= deadline:
+        # Past the predicted deadline, and the source says the change log is
+        # still there (a checked bound): not lost yet, but it may go any moment.
+        return Wanted(
+            RETENTION_AT_RISK,
+            "True",
+            bound.reason,
+            f"resume now: {bound.message}",
+        )
     if at_risk and deadline is not None:
         figures = f"{shown.basis}: {shown.message}" if shown is not None else ""
         return Wanted(

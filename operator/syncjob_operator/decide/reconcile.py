@@ -147,8 +147,7 @@ def decide(spec: jobspec.SyncJobSpec, observed: Observed, ctx: Context) -> Plan:
     # Retention: only a paused job has a deadline.
     in_pause = new_phase in ("Pausing", "Paused") or (new_phase == "Failed" and spec.paused)
     bound = ctx.retention if in_pause else None
-    new_deadline = bound.deadline if bound else None
-    lost = bool(bound and (bound.lost or (new_deadline is not None and ctx.now >= new_deadline)))
+    lost = bound is not None and bound.lost_at(ctx.now)
     # A loss stays reported until a new snapshot repairs it.
     exceeded = lost or (
         conditions.is_true(prev.conditions, conditions.RETENTION_EXCEEDED)

@@ -187,6 +187,7 @@ def bound(
     left: timedelta | None = timedelta(days=3),
     lost: bool = False,
     reason: str = "SafeWalSize",
+    checked: bool = False,
 ) -> retention.RetentionBound:
     return retention.RetentionBound(
         basis=retention.PG_SAFE_WAL_SIZE,
@@ -195,6 +196,7 @@ def bound(
         reason=reason,
         message="the slot keeps 1.0 GiB more WAL",
         figures={"retainedBytes": 1024, "safeBytes": 1 << 30, "walBytesPerSecond": 4096.0},
+        checked=checked,
     )
 
 

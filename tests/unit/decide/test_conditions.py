@@ -297,6 +297,16 @@ SHOWN = jobstatus.RetentionStatus(basis="postgresql:safe_wal_size", message="1 G
             id="near-beats-a-failed-probe",
         ),
         pytest.param(
+            {
+                "in_pause": True,
+                "bound": bound(left=timedelta(0), reason="SlotUnreserved", checked=True),
+                "deadline": NOW,
+            },
+            "True/SlotUnreserved",
+            "resume now: the slot keeps 1.0 GiB more WAL",
+            id="checked-deadline-passed-is-a-risk-named-by-the-source",
+        ),
+        pytest.param(
             {"in_pause": True},
             "Unknown/NoRetentionSource",
             "no deadline is known: set spec.source (and spec.kafka) so the operator can read "

@@ -38,6 +38,35 @@ from tests.unit.decide.builders import (
 
 RETENTION_ROWS = [
     row(
+        "checked-deadline-passed-is-at-risk-not-lost",
+        spec=PAUSED_JOB,
+        observed=PAUSED_STEADY,
+        previous=PAUSED_BEFORE,
+        context={
+            "retention": bound(left=timedelta(minutes=-5), reason="SlotUnreserved", checked=True)
+        },
+        phase="Paused",
+        conditions={
+            "Ready": "True/Paused",
+            "RetentionAtRisk": "True/SlotUnreserved",
+            "RetentionExceeded": "False/WithinRetention",
+        },
+        events=["SlotUnreserved"],
+    ),
+    row(
+        "unchecked-deadline-passed-is-a-loss",
+        spec=PAUSED_JOB,
+        observed=PAUSED_STEADY,
+        previous=PAUSED_BEFORE,
+        context={"retention": bound(left=timedelta(minutes=-5))},
+        phase="Paused",
+        conditions={
+            "Ready": "False/RetentionExceeded",
+            "RetentionExceeded": "True/ChangeLogPurged",
+        },
+        events=["ChangeLogPurged"],
+    ),
+    row(
         "deadline-far",
         spec=PAUSED_JOB,
         observed=PAUSED_STEADY,

@@ -28,6 +28,11 @@ class RetentionBound:
     ``deadline`` None means this basis sets no deadline (an unlimited slot, an
     idle server, a rate not measured yet): ``reason`` and ``message`` say which.
     ``lost`` means the source reports the change log the job needs is gone.
+    ``checked`` means the source itself says whether that change log is still
+    there (a slot's ``wal_status``, the binlog files it lists, a partition's
+    low watermark): a deadline passed is then a risk to act on now, and only
+    ``lost`` is a loss.  Without it, a deadline passed is taken as a loss,
+    since nothing else could tell.
     ``figures`` use the camelCase keys of ``status.retention``.
     """
 
@@ -37,6 +42,13 @@ class RetentionBound:
     reason: str  # CamelCase, usable as a condition reason
     message: str  # one plain sentence for a condition or an Event
     figures: Mapping[str, Figure] = field(default_factory=dict)
+    checked: bool = False
+
+    def lost_at(self, now: datetime) -> bool:
+        """Whether the change log the job needs is gone, as far as can be known at ``now``."""
+        if self.lost:
+            return True
+        return not self.checked and self.deadline is not None and now >= self.deadline
 
 
 def configured_bound(retention: timedelta, *, paused_at: datetime) -> RetentionBound:
