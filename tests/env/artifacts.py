@@ -57,9 +57,14 @@ def is_fetched() -> bool:
         f"kafka={v['KAFKA_VERSION']} debezium={v['DEBEZIUM_VERSION']} "
         f"mongo-kafka={v['MONGO_KAFKA_VERSION']}"
     )
+    # The MariaDB plugin is a part of its own (fetch-debezium-mariadb.sh).
+    mariadb_stamp = kafka_home() / "plugins" / "debezium-connector-mariadb" / ".complete"
+    mariadb_want = f"debezium-connector-mariadb={v['DEBEZIUM_MARIADB_VERSION']}"
     return (
         stamp.is_file()
         and stamp.read_text().strip() == want
+        and mariadb_stamp.is_file()
+        and mariadb_stamp.read_text().strip() == mariadb_want
         and os.access(ferretdb_binary(), os.X_OK)
     )
 

@@ -27,10 +27,19 @@ JSON_WITH_SCHEMAS = {
 }
 
 
-def slow_snapshot_overrides(table: str, *, sleep_per_row_s: float = 0.005) -> dict[str, str]:
+_SLEEP_PER_ROW = {
+    "postgresql": "pg_sleep({s})::text = ''",
+    # MariaDB's SLEEP() returns 0, once per row.
+    "mariadb": "SLEEP({s}) = 0",
+}
+
+
+def slow_snapshot_overrides(
+    table: str, *, sleep_per_row_s: float = 0.005, dialect: str = "postgresql"
+) -> dict[str, str]:
     """Source overrides that make the initial snapshot of ``table`` take rows x sleep seconds.
 
-    The snapshot SELECT calls ``pg_sleep`` for every row, and a small fetch size
+    The snapshot SELECT sleeps for every row, and a small fetch size
     makes the rows (and so committed offsets with ``snapshot_completed=false``)
     flow while it runs.  Deterministic, unlike "a big table", whose snapshot
     time depends on the machine.
@@ -40,7 +49,8 @@ def slow_snapshot_overrides(table: str, *, sleep_per_row_s: float = 0.005) -> di
         "max.batch.size": "50",
         "snapshot.select.statement.overrides": table,
         f"snapshot.select.statement.overrides.{table}": (
-            f"SELECT * FROM {table} WHERE pg_sleep({sleep_per_row_s:g})::text = ''"
+            f"SELECT * FROM {table} WHERE "
+            + _SLEEP_PER_ROW[dialect].format(s=f"{sleep_per_row_s:g}")
         ),
     }
 

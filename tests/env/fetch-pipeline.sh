@@ -3,7 +3,8 @@
 # repo, from the package registries only (Maven Central, the Go module proxy):
 #
 #   $CACHE/kafka-<kafka>/libs      Kafka broker + Connect worker class path
-#   $CACHE/kafka-<kafka>/plugins   plugin.path: Debezium PostgreSQL, MongoDB sink
+#   $CACHE/kafka-<kafka>/plugins   plugin.path: Debezium PostgreSQL, MongoDB sink,
+#                                  Debezium MariaDB (fetch-debezium-mariadb.sh)
 #   $CACHE/ferretdb-<ver>/bin/ferretdb
 #
 # CACHE is ${SYNCJOB_CACHE:-$HOME/.cache/syncjob-operator}.  Versions live in
@@ -65,6 +66,9 @@ else
   trap - EXIT
   log "done: $(ls "$kafka_dir/libs" | wc -l) jars in libs, plugins: $(ls "$kafka_dir/plugins" | tr '\n' ' ')"
 fi
+
+# ---- Debezium MariaDB plugin (Maven Central): its own part and stamp ---------
+bash "$here/fetch-debezium-mariadb.sh"
 
 # ---- FerretDB (Go module proxy) ---------------------------------------------
 fdb_dir="$cache/ferretdb-$FERRETDB_VERSION"
