@@ -39,7 +39,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -287,7 +287,9 @@ def _kafka_uuid() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-def _jvm_argv(main: str, heap: str, state: Path, extra_jvm: list[str]) -> list[str]:
+def _jvm_argv(
+    main: str, heap: str, state: Path, extra_jvm: list[str], classpath: Sequence[Path] = ()
+) -> list[str]:
     return [
         java(),
         f"-Xmx{heap}",
@@ -300,7 +302,7 @@ def _jvm_argv(main: str, heap: str, state: Path, extra_jvm: list[str]) -> list[s
         f"-Dkafka.logs.dir={state}",
         *extra_jvm,
         "-cp",
-        str(kafka_home() / "libs" / "*"),
+        os.pathsep.join(str(p) for p in (kafka_home() / "libs" / "*", *classpath)),
         main,
     ]
 
@@ -360,9 +362,14 @@ def start_kafka(
     controller_port: int | None = None,
     heap: str = "512m",
     extra_props: Mapping[str, str] | None = None,
+    format_args: Sequence[str] = (),
     timeout_s: float = KAFKA_START_TIMEOUT_S,
 ) -> KafkaServer:
-    """Format (first time only) and start a KRaft broker+controller under ``state_dir/kafka``."""
+    """Format (first time only) and start a KRaft broker+controller under ``state_dir/kafka``.
+
+    ``extra_props`` override any broker property (listeners included);
+    ``format_args`` go to ``kafka-storage format`` (e.g. ``--add-scram``).
+    """
     state = Path(state_dir).resolve() / "kafka"
     data = state / "data"
     state.mkdir(parents=True, exist_ok=True)
@@ -404,6 +411,7 @@ def start_kafka(
                 # would take for an option.
                 f"--cluster-id={_kafka_uuid()}",
                 "--ignore-formatted",
+                *format_args,
             ],
             capture_output=True,
             text=True,
@@ -447,10 +455,16 @@ class ConnectWorker:
     group_id: str
     proc: ManagedProcess
     required_plugins: tuple[str, ...] = (DEBEZIUM_POSTGRES_CLASS, MONGO_SINK_CLASS)
+    scheme: str = "http"
+    # httpx.Client keywords for the helpers below (auth, verify) when REST is secured.
+    http_options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def http(self, timeout: float) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout, **self.http_options)
 
     @property
     def logfile(self) -> Path:
@@ -463,7 +477,7 @@ class ConnectWorker:
         self.proc.started_in_s = time.monotonic() - t0
 
     def _ready(self) -> bool:
-        with httpx.Client(base_url=self.url, timeout=3) as c:
+        with self.http(3) as c:
             if c.get("/").status_code != 200:
                 return False
             plugins = c.get("/connector-plugins", params={"connectorsOnly": "true"})
@@ -493,7 +507,7 @@ class ConnectWorker:
     def request(
         self, method: str, path: str, json: Any = None, timeout: float = 30.0
     ) -> httpx.Response:
-        with httpx.Client(base_url=self.url, timeout=timeout) as c:
+        with self.http(timeout) as c:
             return c.request(method, path, json=json)
 
     def _json(self, method: str, path: str, json: Any = None, ok: tuple[int, ...] = ()) -> Any:
@@ -575,9 +589,20 @@ def start_connect(
     group_id: str = "syncjob-e2e-connect",
     extra_props: Mapping[str, str] | None = None,
     required_plugins: tuple[str, ...] = (DEBEZIUM_POSTGRES_CLASS, MONGO_SINK_CLASS),
+    extra_jvm: Sequence[str] = (),
+    extra_classpath: Sequence[Path] = (),
+    scheme: str = "http",
+    http_options: Mapping[str, Any] | None = None,
     timeout_s: float = CONNECT_START_TIMEOUT_S,
 ) -> ConnectWorker:
-    """Start a distributed Connect worker under ``state_dir/connect``; wait for REST + plugins."""
+    """Start a distributed Connect worker under ``state_dir/connect``; wait for REST + plugins.
+
+    A secured worker (tests/env/secured.py) passes its SSL/SASL properties in
+    ``extra_props``, its JAAS file in ``extra_jvm``, the REST extension's jar in
+    ``extra_classpath`` (JAAS loads login modules from the class path, not from
+    plugin.path's isolated loaders), ``scheme="https"`` and the
+    ``http_options`` (credentials, CA) the REST helpers then use.
+    """
     state = Path(state_dir).resolve() / "connect"
     state.mkdir(parents=True, exist_ok=True)
     (state / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
@@ -598,7 +623,7 @@ def start_connect(
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "key.converter.schemas.enable": "false",
         "value.converter.schemas.enable": "false",
-        "listeners": f"http://127.0.0.1:{port}",
+        "listeners": f"{scheme}://127.0.0.1:{port}",
         "rest.advertised.host.name": "127.0.0.1",
         "rest.advertised.port": str(port),
         "plugin.path": str(kafka_home() / "plugins"),
@@ -616,7 +641,13 @@ def start_connect(
     proc = ManagedProcess(
         name="connect",
         argv=[
-            *_jvm_argv("org.apache.kafka.connect.cli.ConnectDistributed", heap, state, []),
+            *_jvm_argv(
+                "org.apache.kafka.connect.cli.ConnectDistributed",
+                heap,
+                state,
+                list(extra_jvm),
+                extra_classpath,
+            ),
             str(conf),
         ],
         logfile=state / "connect.log",
@@ -629,6 +660,8 @@ def start_connect(
         group_id=group_id,
         proc=proc,
         required_plugins=required_plugins,
+        scheme=scheme,
+        http_options=dict(http_options or {}),
     )
     worker.start(timeout_s)
     return worker
