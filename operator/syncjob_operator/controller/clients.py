@@ -77,6 +77,10 @@ class Pool(Generic[C]):
     def __len__(self) -> int:
         return len(self._kept)
 
+    def kept(self) -> list[C]:
+        """The clients kept now (retired ones not included)."""
+        return [k.client for k in self._kept.values()]
+
     async def get(self, key: Hashable, make: Callable[[], C], *, owner: Hashable = None) -> C:
         """The client kept under ``key``, made now if there is none.
 
