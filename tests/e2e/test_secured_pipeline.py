@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pymongo
 import pytest
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
@@ -366,13 +367,13 @@ class Clock:
 
 
 @pytest.fixture
-async def shared(
-    secure_kube: Kube, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[Shared, Clock]]:
+async def shared(secure_kube: Kube) -> AsyncIterator[tuple[Shared, Clock]]:
     """The operator's own Shared, in this process, against the module's API server."""
-    monkeypatch.setenv("KUBECONFIG", str(secure_kube.kubeconfig))
+    from kubernetes_asyncio import client, config
+
+    await config.load_kube_config(config_file=str(secure_kube.kubeconfig))
     clock = Clock()
-    kube = await KubeAdapter.connect()
+    kube = KubeAdapter(client.ApiClient())
     # secret_ttl 0: the test reads a rotated Secret at once instead of a minute later.
     s = Shared(kube=kube, settings=Settings(), clock=clock, secret_ttl=0.0)
     yield s, clock
@@ -510,21 +511,24 @@ def test_no_secret_in_status_events_or_the_debug_log(
         "operator log": secure_operator.log.read_text(errors="replace"),
     }
     assert json.loads(texts["Events"])["items"], "no Events at all: nothing to check"
-    assert '"levelname": "DEBUG"' in texts["operator log"] or "DEBUG" in texts["operator log"]
+    log = texts["operator log"]
+    assert '"severity": "debug"' in log, "the operator did not log at DEBUG"
+    # The kept clients were made, replaced and closed, and said so, without a secret.
+    assert "Kafka admin client for" in log and "Kafka Connect client for" in log
     leaks = {where: [n for n in needles if n in text] for where, text in texts.items()}
     assert not any(leaks.values()), f"secret values leaked: {leaks}"
 
 
-def test_the_secured_worker_refuses_without_credentials(
+async def test_the_secured_servers_refuse_without_credentials(
     secured_pipeline: secured.SecuredPipeline,
 ) -> None:
-    """The environment is what it claims: no plaintext listener, no anonymous REST."""
-    import httpx
-
+    """The environment is what it claims: no plaintext Kafka client, no anonymous REST."""
     sp = secured_pipeline
-    r = httpx.get(f"{sp.pipeline.connect.url}/connectors", verify=str(sp.security.files["ca"]))
+    ca = ssl.create_default_context(cafile=str(sp.security.files["ca"]))
+    async with httpx.AsyncClient(verify=ca) as http:
+        r = await http.get(f"{sp.pipeline.connect.url}/connectors")
     assert r.status_code == 401
-    with socket.create_connection(("127.0.0.1", int(sp.bootstrap.rsplit(":", 1)[1]))) as conn:
-        conn.sendall(b"\x00\x00\x00\x00")  # not a TLS ClientHello: the broker hangs up
-        conn.settimeout(10)
-        assert conn.recv(1) == b""
+    with pytest.raises(errors.SourceUnreachableError):
+        await kafka_topics.probe_topic_retention(
+            {"bootstrap.servers": sp.bootstrap}, topics=["syncjob-e2e-connect-status"], timeout_s=5
+        )

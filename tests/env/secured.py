@@ -30,6 +30,7 @@ extension cannot live in plugin.path's isolated class loaders.
 from __future__ import annotations
 
 import secrets
+import ssl
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,7 +243,8 @@ class Security:
 
     def rest_http_options(self, user: User | None = None) -> dict[str, Any]:
         user = user or self.rest
-        return {"auth": httpx.BasicAuth(user.name, user.password), "verify": str(self.files["ca"])}
+        ca = ssl.create_default_context(cafile=str(self.files["ca"]))
+        return {"auth": httpx.BasicAuth(user.name, user.password), "verify": ca}
 
     # --- what the operator is given -----------------------------------------
 
