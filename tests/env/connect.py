@@ -10,8 +10,8 @@ operator under test uses its own).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +33,22 @@ class ConnectError(RuntimeError):
 
 
 class ConnectClient:
-    """Kafka Connect's REST API at ``url``, synchronous."""
+    """Kafka Connect's REST API at ``url``, synchronous.
 
-    def __init__(self, url: str) -> None:
+    ``http_options`` are httpx.Client keywords (auth, verify) for a secured REST API.
+    """
+
+    def __init__(self, url: str, http_options: Mapping[str, Any] | None = None) -> None:
         self.url = url
+        self.http_options = dict(http_options or {})
+
+    def http(self, timeout: float) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout, **self.http_options)
 
     def request(
         self, method: str, path: str, json: Any = None, timeout: float = 30.0
     ) -> httpx.Response:
-        with httpx.Client(base_url=self.url, timeout=timeout) as c:
+        with self.http(timeout) as c:
             return c.request(method, path, json=json)
 
     def _json(self, method: str, path: str, json: Any = None, ok: tuple[int, ...] = ()) -> Any:
@@ -124,9 +131,12 @@ class ConnectWorker(ConnectClient):
     group_id: str
     process: processes.Process
     required_plugins: tuple[str, ...] = (DEBEZIUM_POSTGRES_CLASS, MONGO_SINK_CLASS)
+    scheme: str = "http"
+    # httpx.Client keywords for the REST helpers (auth, verify) when REST is secured.
+    rest_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        super().__init__(f"http://127.0.0.1:{self.port}")
+        super().__init__(f"{self.scheme}://127.0.0.1:{self.port}", self.rest_options)
 
     @property
     def logfile(self) -> Path:
@@ -139,7 +149,7 @@ class ConnectWorker(ConnectClient):
         )
 
     def _ready(self) -> bool:
-        with httpx.Client(base_url=self.url, timeout=3) as c:
+        with self.http(3) as c:
             if c.get("/").status_code != 200:
                 return False
             plugins = c.get("/connector-plugins", params={"connectorsOnly": "true"})
@@ -174,9 +184,20 @@ def start_connect(
     group_id: str = "syncjob-e2e-connect",
     extra_props: Mapping[str, str] | None = None,
     required_plugins: tuple[str, ...] = (DEBEZIUM_POSTGRES_CLASS, MONGO_SINK_CLASS),
+    extra_jvm: Sequence[str] = (),
+    extra_classpath: Sequence[Path] = (),
+    scheme: str = "http",
+    http_options: Mapping[str, Any] | None = None,
     timeout_s: float = CONNECT_START_TIMEOUT_S,
 ) -> ConnectWorker:
-    """Start a distributed Connect worker under ``state_dir/connect``; wait for REST + plugins."""
+    """Start a distributed Connect worker under ``state_dir/connect``; wait for REST + plugins.
+
+    A secured worker (tests/env/secured.py) passes its SSL/SASL properties in
+    ``extra_props``, its JAAS file in ``extra_jvm``, the REST extension's jar in
+    ``extra_classpath`` (JAAS loads login modules from the class path, not from
+    plugin.path's isolated loaders), ``scheme="https"`` and the
+    ``http_options`` (credentials, CA) the REST helpers then use.
+    """
     state = Path(state_dir).resolve() / "connect"
     state.mkdir(parents=True, exist_ok=True)
     (state / "log4j2.properties").write_text(kafka.LOG4J2_PROPERTIES)
@@ -197,7 +218,7 @@ def start_connect(
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "key.converter.schemas.enable": "false",
         "value.converter.schemas.enable": "false",
-        "listeners": f"http://127.0.0.1:{port}",
+        "listeners": f"{scheme}://127.0.0.1:{port}",
         "rest.advertised.host.name": "127.0.0.1",
         "rest.advertised.port": str(port),
         "plugin.path": str(artifacts.kafka_home() / "plugins"),
@@ -215,7 +236,13 @@ def start_connect(
     process = processes.Process(
         name="connect",
         argv=[
-            *kafka.jvm_argv("org.apache.kafka.connect.cli.ConnectDistributed", heap, state),
+            *kafka.jvm_argv(
+                "org.apache.kafka.connect.cli.ConnectDistributed",
+                heap,
+                state,
+                extra_jvm,
+                extra_classpath,
+            ),
             str(conf),
         ],
         log=state / "connect.log",
@@ -230,6 +257,8 @@ def start_connect(
         group_id=group_id,
         process=process,
         required_plugins=required_plugins,
+        scheme=scheme,
+        rest_options=dict(http_options or {}),
     )
     worker.start(timeout_s)
     return worker

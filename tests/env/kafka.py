@@ -9,9 +9,10 @@ also holds what both Kafka JVMs (the broker here, the Connect worker in
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,13 @@ def write_properties(path: Path, props: Mapping[str, str]) -> None:
     path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
 
 
-def jvm_argv(main: str, heap: str, state: Path) -> list[str]:
+def jvm_argv(
+    main: str,
+    heap: str,
+    state: Path,
+    extra_jvm: Sequence[str] = (),
+    classpath: Sequence[Path] = (),
+) -> list[str]:
     """A JVM running ``main`` from Kafka's distribution, logging as :data:`LOG4J2_PROPERTIES`."""
     return [
         artifacts.java(),
@@ -54,8 +61,9 @@ def jvm_argv(main: str, heap: str, state: Path) -> list[str]:
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={state / 'log4j2.properties'}",
         f"-Dkafka.logs.dir={state}",
+        *extra_jvm,
         "-cp",
-        str(artifacts.kafka_home() / "libs" / "*"),
+        os.pathsep.join(str(p) for p in (artifacts.kafka_home() / "libs" / "*", *classpath)),
         main,
     ]
 
@@ -114,9 +122,14 @@ def start_kafka(
     controller_port: int | None = None,
     heap: str = "512m",
     extra_props: Mapping[str, str] | None = None,
+    format_args: Sequence[str] = (),
     timeout_s: float = KAFKA_START_TIMEOUT_S,
 ) -> KafkaServer:
-    """Format (first time only) and start a KRaft broker+controller under ``state_dir/kafka``."""
+    """Format (first time only) and start a KRaft broker+controller under ``state_dir/kafka``.
+
+    ``extra_props`` override any broker property (listeners included);
+    ``format_args`` go to ``kafka-storage format`` (e.g. ``--add-scram``).
+    """
     state = Path(state_dir).resolve() / "kafka"
     data = state / "data"
     state.mkdir(parents=True, exist_ok=True)
@@ -158,6 +171,7 @@ def start_kafka(
                 # would take for an option.
                 f"--cluster-id={_kafka_uuid()}",
                 "--ignore-formatted",
+                *format_args,
             ],
             capture_output=True,
             text=True,

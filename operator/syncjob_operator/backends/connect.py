@@ -102,10 +102,25 @@ class ConnectClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    @property
+    def closed(self) -> bool:
+        return self._http.is_closed
+
     async def _call(self, method: str, path: str, *, subject: str = "") -> httpx.Response:
         try:
             response = await self._http.request(method, path)
-        except httpx.ConnectError:
+        except httpx.ConnectError as exc:
+            tls = _tls_failure(exc)
+            if tls is not None:
+                # Not transient: the CA (ca.crt of spec.connect.authSecretRef) or
+                # the server's certificate must change first.
+                raise _error(
+                    "ConnectTLSFailed",
+                    f"TLS handshake with Kafka Connect at {self.url} failed: {tls}; check "
+                    "ca.crt in spec.connect.authSecretRef",
+                    transient=False,
+                    subject=subject,
+                ) from None
             raise _error(
                 "ConnectUnreachable",
                 f"Kafka Connect at {self.url} refused the connection or could not be reached",
@@ -246,6 +261,21 @@ class ConnectClient:
                         )
                     )
         return states, errors
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """What went wrong in the TLS handshake, if that is why the connection failed."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return f"the server's certificate is not trusted ({seen.verify_message})"
+        if isinstance(seen, ssl.SSLError):
+            return f"{seen.reason or 'SSL error'}"
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return "the server's certificate is not trusted"
+    return None
 
 
 def _message(response: httpx.Response) -> str:

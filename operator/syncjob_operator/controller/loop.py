@@ -141,6 +141,7 @@ class JobLoop:
         no Event, no metrics series (the delete handler has forgotten it).
         """
         now = datetime.now(UTC)
+        await self.shared.sweep()  # close the clients whose time has come
         observed = workers.settle(await self.observe(spec, previous))
         bound, retention_errors = await self._retention(spec, previous, now)
         ctx = plans.Context(
@@ -204,6 +205,7 @@ class JobLoop:
             now=now,
             interval=self.settings.retention_interval,
             source_offsets=self.observer.offsets_of(names),
+            kafka_admins=self.shared,
         )
 
     async def observe(

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from syncjob_operator.api import jobspec
 from syncjob_operator.backends.kube import Kube, KubeError
@@ -22,6 +22,19 @@ from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import errors as probe_errors
 from syncjob_operator.probes import kafka_topics, mysql, postgresql, sqlserver
 from syncjob_operator.probes.connection import SourceConnection
+from syncjob_operator.probes.kafka_clients import SharedAdmin
+
+
+class KafkaAdmins(Protocol):
+    """Where kept Kafka admin clients come from (:class:`~.shared.Shared`)."""
+
+    async def kafka_admin(
+        self, namespace: str, kafka: jobspec.KafkaSpec, config: Mapping[str, str]
+    ) -> SharedAdmin: ...
+
+    def kafka_failed(
+        self, namespace: str, kafka: jobspec.KafkaSpec, config: Mapping[str, str]
+    ) -> None: ...
 
 
 def earliest_commit_lsn(offsets: Sequence[Mapping[str, Any]]) -> str | None:
@@ -86,11 +99,14 @@ class RetentionProber:
         now: datetime,
         interval: float,
         source_offsets: Sequence[Mapping[str, Any]] = (),
+        kafka_admins: KafkaAdmins | None = None,
     ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
         """The bound, probed again when ``interval`` seconds have passed since the last probe.
 
         ``source_offsets`` are the committed offsets of the job's source
         connectors (Kafka Connect), used for SQL Server's commit LSN.
+        ``kafka_admins`` gives kept Kafka clients; without, each Kafka probe
+        makes and closes its own.
         """
         due = self.last_probe is None or time.monotonic() - self.last_probe >= interval
         if due:
@@ -101,6 +117,7 @@ class RetentionProber:
                 paused_at=paused_at,
                 now=now,
                 source_offsets=source_offsets,
+                kafka_admins=kafka_admins,
             )
             self.last_probe = time.monotonic()
             self.probes += 1
@@ -115,6 +132,7 @@ class RetentionProber:
         paused_at: datetime,
         now: datetime,
         source_offsets: Sequence[Mapping[str, Any]] = (),
+        kafka_admins: KafkaAdmins | None = None,
     ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
         errs: list[BackendError] = []
         bounds: list[retention.RetentionBound | None] = []
@@ -145,7 +163,11 @@ class RetentionProber:
             try:
                 bounds.append(
                     await self._kafka_bound(
-                        kube=kube, namespace=namespace, kafka=spec.kafka, paused_at=paused_at
+                        kube=kube,
+                        namespace=namespace,
+                        kafka=spec.kafka,
+                        paused_at=paused_at,
+                        admins=kafka_admins,
                     )
                 )
             except probe_errors.ProbeError as exc:
@@ -191,13 +213,31 @@ class RetentionProber:
         )
 
     async def _kafka_bound(
-        self, *, kube: Kube, namespace: str, kafka: jobspec.KafkaSpec, paused_at: datetime
+        self,
+        *,
+        kube: Kube,
+        namespace: str,
+        kafka: jobspec.KafkaSpec,
+        paused_at: datetime,
+        admins: KafkaAdmins | None = None,
     ) -> retention.RetentionBound | None:
+        # Read at every probe (every retention interval), not cached: a fixed
+        # or rotated Secret is used at the next probe.
         client_config = {"bootstrap.servers": kafka.bootstrap_servers}
         if kafka.config_secret_ref is not None:
             data = await kube.read_secret(namespace, kafka.config_secret_ref.name)
             if data is None:
                 raise ValueError(f"Secret {kafka.config_secret_ref.name} does not exist")
             client_config.update(data)
-        topics = await kafka_topics.probe_topic_retention(client_config, topics=kafka.topics)
+        admin: SharedAdmin | None = None
+        if admins is not None:
+            admin = await admins.kafka_admin(namespace, kafka, client_config)
+        try:
+            topics = await kafka_topics.probe_topic_retention(
+                client_config, topics=kafka.topics, admin=admin
+            )
+        except probe_errors.ProbeError as exc:
+            if admins is not None and not isinstance(exc, probe_errors.TopicNotFoundError):
+                admins.kafka_failed(namespace, kafka, client_config)
+            raise
         return retention.kafka_bound(topics.values(), paused_at=paused_at)

@@ -1,51 +1,91 @@
-"""What every SyncJob's loop shares: the Kubernetes client, the settings, Connect clients, Secrets.
+"""What every SyncJob's loop shares: the Kubernetes client, the settings, kept clients, Secrets.
 
 One instance per operator process, made at start-up.  Connect clients are
 kept per URL, timeout and credentials so that their connection pools are
-reused across passes and jobs; Secrets are cached for a short while so that
-a job polling fast during a transition does not read its Secret every 25 ms.
+reused across passes and jobs, and Kafka admin clients per cluster and
+credentials so that a probe does not pay a TLS and SASL handshake each time;
+both in a :class:`~.clients.Pool`, which closes a client when its Secret
+changes or no job has used it for a while.  Secrets are cached for a short
+while so that a job polling fast during a transition does not read its
+Secret every 25 ms.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from syncjob_operator.api import jobspec
 from syncjob_operator.backends.connect import ConnectAuth, ConnectClient
 from syncjob_operator.backends.kube import Kube, KubeError
+from syncjob_operator.controller.clients import Pool, fingerprint
 from syncjob_operator.decide.observed import BackendError
+from syncjob_operator.probes import kafka_topics
+from syncjob_operator.probes.kafka_clients import SharedAdmin
 from syncjob_operator.settings import Settings
 
 SECRET_TTL = 60.0
+# A client no job asked for in this long is closed. Well above the resync and
+# retention intervals (30 s), so a converged or paused job keeps its clients.
+CLIENT_IDLE_AFTER = 300.0
+# A Connect client replaced (rotated Secret) is closed this long after, not at
+# once: another job's pass may be in the middle of a request with it.  A Kafka
+# admin client needs none: a probe running with it holds its own reference.
+CONNECT_RETIRE_GRACE = 60.0
+
+
+async def _close_connect(client: ConnectClient) -> None:
+    await client.aclose()
+
+
+async def _close_admin(admin: SharedAdmin) -> None:
+    # librdkafka joins its threads on destroy: not on the event loop.
+    await asyncio.to_thread(admin.close)
 
 
 @dataclass
 class Shared:
-    """What all jobs share: the Kubernetes client, settings, Connect clients."""
+    """What all jobs share: the Kubernetes client, settings, kept clients, Secrets."""
 
     kube: Kube
     settings: Settings
-    _clients: dict[tuple[str, timedelta, str, str], ConnectClient] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+    secret_ttl: float = SECRET_TTL
+    connect_clients: Pool[ConnectClient] = field(init=False)
+    kafka_admins: Pool[SharedAdmin] = field(init=False)
     _secrets: dict[tuple[str, str], tuple[float, dict[str, str] | None]] = field(
         default_factory=dict
     )
 
+    def __post_init__(self) -> None:
+        self.connect_clients = Pool(
+            _close_connect,
+            what="Kafka Connect client",
+            idle_after=CLIENT_IDLE_AFTER,
+            grace=CONNECT_RETIRE_GRACE,
+            clock=self.clock,
+        )
+        self.kafka_admins = Pool(
+            _close_admin, what="Kafka admin client", idle_after=CLIENT_IDLE_AFTER, clock=self.clock
+        )
+
     async def secret(self, namespace: str, name: str) -> dict[str, str] | None:
         key = (namespace, name)
         cached = self._secrets.get(key)
-        if cached is not None and time.monotonic() - cached[0] < SECRET_TTL:
+        if cached is not None and self.clock() - cached[0] < self.secret_ttl:
             return cached[1]
         data = await self.kube.read_secret(namespace, name)
-        self._secrets[key] = (time.monotonic(), data)
+        self._secrets[key] = (self.clock(), data)
         return data
 
     async def connect_client(
         self, namespace: str, spec: jobspec.ConnectSpec
     ) -> ConnectClient | BackendError:
         auth: ConnectAuth | None = None
-        fingerprint = ""
+        digest = ""
+        owner: Hashable = None
         if spec.auth_secret_ref is not None:
             try:
                 data = await self.secret(namespace, spec.auth_secret_ref.name)
@@ -68,16 +108,57 @@ class Shared:
                 auth = ConnectAuth.from_secret(data)
             except ValueError as exc:
                 return BackendError("secrets", "SecretInvalid", str(exc), transient=False)
-            fingerprint = str(hash(tuple(sorted(data.items()))))
-        key = (spec.url, spec.request_timeout, namespace, fingerprint)
-        client = self._clients.get(key)
-        if client is None:
-            timeout = spec.request_timeout.total_seconds()
-            client = ConnectClient(spec.url, auth=auth, timeout=timeout)
-            self._clients[key] = client
-        return client
+            digest = fingerprint(data)
+            owner = (spec.url, spec.request_timeout, namespace, spec.auth_secret_ref.name)
+        timeout = spec.request_timeout.total_seconds()
+        return await self.connect_clients.get(
+            (spec.url, spec.request_timeout, namespace, digest),
+            lambda: ConnectClient(spec.url, auth=auth, timeout=timeout),
+            owner=owner,
+        )
+
+    # --- Kafka admin clients, for the retention probes ----------------------
+
+    @staticmethod
+    def _kafka_key(
+        namespace: str, kafka: jobspec.KafkaSpec, config: Mapping[str, str]
+    ) -> tuple[Hashable, Hashable]:
+        key = (kafka.bootstrap_servers, fingerprint(config))
+        ref = kafka.config_secret_ref
+        owner = (kafka.bootstrap_servers, namespace, ref.name) if ref is not None else None
+        return key, owner
+
+    async def kafka_admin(
+        self, namespace: str, kafka: jobspec.KafkaSpec, config: Mapping[str, str]
+    ) -> SharedAdmin:
+        """The admin client for this cluster and these credentials (``config``: librdkafka's).
+
+        One per cluster and credentials whatever the namespace: the same
+        credentials reach the same things. Raises ProbeError when librdkafka
+        refuses the config.
+        """
+        key, owner = self._kafka_key(namespace, kafka, config)
+        return await self.kafka_admins.get(
+            key, lambda: kafka_topics.open_admin(config), owner=owner
+        )
+
+    def kafka_failed(
+        self, namespace: str, kafka: jobspec.KafkaSpec, config: Mapping[str, str]
+    ) -> None:
+        """A probe could not get through: the next starts on a new client.
+
+        A client that cannot connect keeps retrying in the background (a TLS
+        handshake every few seconds), so it is not kept.
+        """
+        key, _ = self._kafka_key(namespace, kafka, config)
+        self.kafka_admins.discard(key, "a probe through it failed")
+
+    async def sweep(self) -> None:
+        """Close what is due: clients idle or replaced (see :class:`~.clients.Pool`)."""
+        await self.connect_clients.sweep()
+        await self.kafka_admins.sweep()
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
+        await self.connect_clients.close()
+        await self.kafka_admins.close()
         await self.kube.close()

@@ -37,6 +37,18 @@ class AuthenticationFailedError(ProbeError):
     reason = "AuthenticationFailed"
 
 
+class KafkaAuthFailedError(AuthenticationFailedError):
+    """Kafka refused the SASL credentials of spec.kafka.configSecretRef (wrong key or secret)."""
+
+    reason = "KafkaAuthFailed"
+
+
+class KafkaTLSFailedError(SourceUnreachableError):
+    """The TLS handshake with Kafka failed: its certificate is not trusted (ssl.ca.pem)."""
+
+    reason = "KafkaTLSFailed"
+
+
 class PermissionDeniedError(ProbeError):
     """Connected, but the account may not read what the probe needs."""
 

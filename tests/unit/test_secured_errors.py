@@ -1,0 +1,114 @@
+"""Which reason a failed TLS handshake or a refused credential gets, Kafka and Connect alike.
+
+librdkafka's error codes and OpenSSL's messages, and Python's ssl errors as
+httpx chains them, are turned into condition reasons a user can act on:
+KafkaAuthFailed / KafkaTLSFailed for spec.kafka.configSecretRef,
+ConnectTLSFailed for spec.connect.authSecretRef's ca.crt. (The real broker
+and worker say the same in tests/e2e/test_secured_pipeline.py.)
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import httpx
+import pytest
+from confluent_kafka import KafkaError
+
+from syncjob_operator.backends import connect
+from syncjob_operator.probes import errors, kafka_clients, kafka_topics
+
+SSL_TEXT = (
+    "sasl_ssl://k:9092/bootstrap: SSL handshake failed: error:0A000086:SSL routines::"
+    "certificate verify failed: broker certificate could not be verified"
+)
+SASL_TEXT = "sasl_ssl://k:9092/bootstrap: SASL authentication error: Invalid username or password"
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "reason", "kind"),
+    [
+        (KafkaError._SSL, SSL_TEXT, "KafkaTLSFailed", errors.KafkaTLSFailedError),
+        # The words alone say it, whatever code carries them.
+        (KafkaError._TRANSPORT, SSL_TEXT, "KafkaTLSFailed", errors.KafkaTLSFailedError),
+        (KafkaError._AUTHENTICATION, SASL_TEXT, "KafkaAuthFailed", errors.KafkaAuthFailedError),
+        (
+            KafkaError.SASL_AUTHENTICATION_FAILED,
+            SASL_TEXT,
+            "KafkaAuthFailed",
+            errors.KafkaAuthFailedError,
+        ),
+        (
+            KafkaError.TOPIC_AUTHORIZATION_FAILED,
+            "not authorized",
+            "AuthenticationFailed",
+            errors.AuthenticationFailedError,
+        ),
+        (KafkaError._TRANSPORT, "refused", "SourceUnreachable", errors.SourceUnreachableError),
+        (KafkaError._TIMED_OUT, "timed out", "ProbeTimeout", errors.ProbeTimeoutError),
+        (KafkaError.UNKNOWN_TOPIC_OR_PART, "no", "TopicNotFound", errors.TopicNotFoundError),
+    ],
+)
+def test_kafka_errors_name_their_cause(
+    code: int, text: str, reason: str, kind: type[errors.ProbeError]
+) -> None:
+    error = kafka_topics._error(KafkaError(code, text), text, "orders", "k:9092")
+    assert isinstance(error, kind) and error.reason == reason
+    assert "k:9092" in error.message
+
+
+def test_the_specific_kafka_reasons_are_still_the_general_kinds() -> None:
+    # Code that catches the general kinds (fallbacks, metrics) keeps working.
+    assert issubclass(errors.KafkaAuthFailedError, errors.AuthenticationFailedError)
+    assert issubclass(errors.KafkaTLSFailedError, errors.SourceUnreachableError)
+
+
+class NoBroker:
+    """What SharedAdmin asks of an AdminClient before any request: poll."""
+
+    def __init__(self, config: dict[str, object]) -> None:
+        self.config = config
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+
+def test_a_kept_client_keeps_the_errors_since_its_last_success() -> None:
+    admin = kafka_clients.SharedAdmin(
+        {"bootstrap.servers": "k:9092", "sasl.password": "hunter2-pw"}, factory=NoBroker
+    )
+    record = admin.client().config["error_cb"]
+    record(KafkaError(KafkaError._AUTHENTICATION, SASL_TEXT))
+    record(KafkaError(KafkaError._AUTHENTICATION, SASL_TEXT + " again"))
+    seen = admin.errors_since_success()
+    assert list(seen) == [KafkaError._AUTHENTICATION]
+    assert seen[KafkaError._AUTHENTICATION].str().endswith("again")  # the latest per code
+    admin.succeeded()
+    assert admin.errors_since_success() == {}
+    assert "hunter2-pw" not in repr(admin)
+    assert admin.redact("password hunter2-pw here") == "password *** here"
+    admin.close()
+    assert admin.closed
+    with pytest.raises(RuntimeError, match="closed"):
+        admin.client()
+
+
+def verify_error() -> httpx.ConnectError:
+    cause = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify")
+    cause.verify_message = "self-signed certificate in certificate chain"
+    try:
+        raise httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED]") from cause
+    except httpx.ConnectError as exc:
+        return exc
+
+
+def test_an_untrusted_connect_certificate_is_named() -> None:
+    said = connect._tls_failure(verify_error())
+    assert said is not None and "not trusted" in said and "self-signed" in said
+
+
+def test_a_refused_connection_is_not_a_tls_failure() -> None:
+    try:
+        raise httpx.ConnectError("All connection attempts failed") from ConnectionRefusedError(111)
+    except httpx.ConnectError as exc:
+        assert connect._tls_failure(exc) is None
