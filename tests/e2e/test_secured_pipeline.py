@@ -42,7 +42,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     UserScramCredentialUpsertion,
 )
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec, v1alpha1
 from syncjob_operator.backends.connect import ConnectClient, ConnectError
 from syncjob_operator.backends.kube import Kube as KubeAdapter
 from syncjob_operator.controller.retention import RetentionProber
@@ -458,7 +458,7 @@ async def test_a_rotated_connect_secret_closes_the_old_client_after_the_grace(
     s, clock = shared
     secret = f"rotate-connect-{uuid.uuid4().hex[:6]}"
     put_secret(kube, secure_namespace, secret, sec.connect_secret(sec.rest))
-    spec = v1alpha1.ConnectSpec.model_validate(
+    spec = jobspec.ConnectSpec.model_validate(
         {"url": sp.pipeline.connect.url, "connectors": ["c"], "authSecretRef": {"name": secret}}
     )
 

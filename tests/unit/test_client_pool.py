@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import pytest
 
-from syncjob_operator.api import v1alpha1
+from syncjob_operator.api import jobspec
 from syncjob_operator.backends.connect import ConnectClient
 from syncjob_operator.backends.kube import Kube
 from syncjob_operator.controller import clients
@@ -175,8 +175,8 @@ class Secrets:
         pass
 
 
-def connect_spec() -> v1alpha1.ConnectSpec:
-    return v1alpha1.ConnectSpec.model_validate(
+def connect_spec() -> jobspec.ConnectSpec:
+    return jobspec.ConnectSpec.model_validate(
         {"url": "https://connect:8083", "connectors": ["c"], "authSecretRef": {"name": "auth"}}
     )
 
