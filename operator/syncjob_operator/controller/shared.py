@@ -4,6 +4,8 @@ One instance per operator process, made at start-up.  Connect clients are
 kept per URL, timeout and credentials so that their connection pools are
 reused across passes and jobs; Secrets are cached for a short while so that
 a job polling fast during a transition does not read its Secret every 25 ms.
+The readers of Kafka Connect's offsets topics are shared the same way
+(:mod:`.offsets`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import timedelta
 from syncjob_operator.api import jobspec
 from syncjob_operator.backends.connect import ConnectAuth, ConnectClient
 from syncjob_operator.backends.kube import Kube, KubeError
+from syncjob_operator.controller.offsets import OffsetsTopics
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.settings import Settings
 
@@ -31,6 +34,8 @@ class Shared:
     _secrets: dict[tuple[str, str], tuple[float, dict[str, str] | None]] = field(
         default_factory=dict
     )
+    # The readers of Kafka Connect's offsets topics, for the stage.
+    offsets_topics: OffsetsTopics = field(default_factory=OffsetsTopics)
 
     async def secret(self, namespace: str, name: str) -> dict[str, str] | None:
         key = (namespace, name)
@@ -80,4 +85,5 @@ class Shared:
     async def close(self) -> None:
         for client in self._clients.values():
             await client.aclose()
+        await self.offsets_topics.close()
         await self.kube.close()
