@@ -1,11 +1,10 @@
 """The stage read from a real Kafka topic, written the way Kafka Connect writes its offsets.
 
 A KRaft broker from tests/env/kafka.py.  The test writes what a Connect
-worker writes to its ``offset.storage.topic``: a compacted topic, the key
-``["<connector>",{<source partition>}]`` and the offset as JSON (the
-worker's internal JsonConverter, schemas off), null to reset, and, as an
-exactly-once worker does, in transactions.  Then the reader folds it
-(last value per key) and the stage follows.  The e2e test
+worker writes to its ``offset.storage.topic`` (tests/helpers/offsets.py):
+JSON keys ``["<connector>",{<source partition>}]`` and offsets, null to
+reset, in transactions as an exactly-once worker does.  Then the reader
+folds it (last value per key) and the stage follows.  The e2e test
 (tests/e2e/test_stage_from_offsets_topic.py) reads a topic the real
 Connect worker wrote.
 """
@@ -13,13 +12,11 @@ Connect worker wrote.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from syncjob_operator.controller.offsets import OffsetsTopics
@@ -28,69 +25,7 @@ from syncjob_operator.probes import errors
 from syncjob_operator.probes.offsets_topic import OffsetsTopicReader
 from tests.env.kafka import KafkaServer
 from tests.env.processes import free_port
-
-PARTITIONS = 3  # Connect's default is 25; a few are enough to spread the keys
-SNAPSHOT = {
-    "last_snapshot_record": False,
-    "lsn": 100,
-    "snapshot": "INITIAL",
-    "snapshot_completed": False,
-}
-STREAMING = {"lsn_proc": 200, "lsn": 200, "txId": 9, "ts_usec": 1}
-
-
-def offsets_topic(kafka: KafkaServer, partitions: int = PARTITIONS) -> str:
-    """A compacted topic as Connect makes its offsets topic; its name."""
-    name = f"connect-offsets-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
-    futures = admin.create_topics(
-        [
-            NewTopic(
-                name,
-                num_partitions=partitions,
-                replication_factor=1,
-                config={"cleanup.policy": "compact"},
-            )
-        ],
-        request_timeout=30,
-    )
-    for future in futures.values():
-        future.result(timeout=30)
-    deadline = time.monotonic() + 30
-    while name not in admin.list_topics(timeout=5).topics:
-        assert time.monotonic() < deadline, f"topic {name} not in the broker's metadata"
-        time.sleep(0.1)
-    return name
-
-
-def key(connector: str, server: str) -> bytes:
-    # Connect's JsonConverter, schemas off: compact, as the worker writes it.
-    return json.dumps([connector, {"server": server}], separators=(",", ":")).encode()
-
-
-def write(
-    kafka: KafkaServer,
-    topic: str,
-    records: list[tuple[str, str, dict[str, Any] | None]],
-    *,
-    transactional: str | None = None,
-    commit: bool = True,
-) -> Producer:
-    """Produce (connector, server, offset or None) records, keyed as Connect keys them."""
-    config: dict[str, Any] = {"bootstrap.servers": kafka.bootstrap}
-    if transactional:
-        config["transactional.id"] = transactional
-    producer = Producer(config)
-    if transactional:
-        producer.init_transactions(30)
-        producer.begin_transaction()
-    for connector, server, offset in records:
-        value = None if offset is None else json.dumps(offset).encode()
-        producer.produce(topic, key=key(connector, server), value=value)
-    if transactional and commit:
-        producer.commit_transaction(30)
-    producer.flush(30)
-    return producer
+from tests.helpers.offsets import SNAPSHOT, STREAMING, offsets_topic, write
 
 
 def config(kafka: KafkaServer) -> dict[str, str]:
