@@ -24,6 +24,8 @@ from syncjob_operator.settings import Settings
 class Connect:
     """Kafka Connect as the loop uses it; ``obeys`` False: requests are taken, nothing moves."""
 
+    serves_offsets = True
+
     def __init__(self, state: str, *, obeys: bool = True) -> None:
         self.states = {"src": state, "sink": state}
         self.obeys = obeys

@@ -114,6 +114,8 @@ def test_full_spec_fields() -> None:
     assert [w.kind for w in spec.workloads] == ["Deployment", "KafkaConnect", "StatefulSet"]
     assert spec.source is not None and spec.source.slot_name == "debezium_orders"
     assert spec.kafka is not None and spec.kafka.topics == ["orders.public.orders"]
+    # Connect's usual offsets topic; the source connectors from spec.connect/kafkaConnectors.
+    assert spec.kafka.offsets_topic == "connect-offsets" and spec.kafka.source_connectors == []
     assert spec.retention_policy.auto_resume_before == timedelta(minutes=30)
     # camelCase on the wire, and nothing unset is written.
     dumped = v1alpha1.dump(spec)
@@ -304,6 +306,16 @@ INVALID = [
         with_("kafka", {"bootstrapServers": "kafka:9092;kafka2:9092"}),
         ("kafka", "bootstrapServers"),
         id="bootstrap-bad-separator",
+    ),
+    pytest.param(
+        with_("kafka", {"bootstrapServers": "kafka:9092", "offsetsTopic": "connect offsets"}),
+        ("kafka", "offsetsTopic"),
+        id="offsets-topic-not-a-topic-name",
+    ),
+    pytest.param(
+        with_("kafka", {"bootstrapServers": "kafka:9092", "sourceConnectors": ["a/b"]}),
+        ("kafka", "sourceConnectors", 0),
+        id="source-connector-name-with-slash",
     ),
     # unknown fields, at every level
     pytest.param(with_("pausd", True), ("pausd",), id="extra-field-typo"),

@@ -130,7 +130,7 @@ class SourceSpec(fields.Model):
 
 
 class KafkaSpec(fields.Model):
-    """The Kafka cluster between source and sink, probed for topic retention."""
+    """The Kafka cluster between source and sink: topic retention, and Connect's offsets topic."""
 
     bootstrap_servers: str = Field(
         max_length=4096,
@@ -144,6 +144,29 @@ class KafkaSpec(fields.Model):
             "sasl.mechanism, sasl.username, sasl.password, ssl.ca.pem ...), for example a "
             "Confluent Cloud API key."
         ),
+    )
+    offsets_topic: str = Field(
+        default="connect-offsets",
+        min_length=1,
+        max_length=249,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description=(
+            "Kafka Connect's offsets topic (the workers' offset.storage.topic; Strimzi's "
+            "examples call it connect-cluster-offsets). The stage is read from the source "
+            "connectors' records in it wherever Kafka Connect's REST API cannot serve their "
+            "offsets: without spec.connect, or with Kafka Connect older than 3.5."
+        ),
+    )
+    source_connectors: list[fields.ConnectorName] = Field(
+        default_factory=list,
+        max_length=50,
+        description=(
+            "Names of the job's Debezium source connectors in Kafka Connect, whose committed "
+            "offsets tell the stage. By default the source connectors of spec.connect and "
+            "spec.kafkaConnectors (Strimzi names a connector after its KafkaConnector); needed "
+            "where neither names them, as when the job pauses by spec.workloads alone."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     topics: list[Annotated[str, Field(min_length=1, max_length=249)]] = Field(
         default_factory=list,
@@ -254,7 +277,10 @@ class SyncJobSpec(fields.Model):
     )
     kafka: KafkaSpec | None = Field(
         default=None,
-        description="The Kafka cluster, read for the retention of the job's topics.",
+        description=(
+            "The Kafka cluster, read for the retention of the job's topics and, where Kafka "
+            "Connect's REST API cannot tell, for the stage (from Connect's offsets topic)."
+        ),
     )
     retention_policy: RetentionPolicy = Field(
         default_factory=RetentionPolicy,

@@ -5,7 +5,9 @@ values and typed errors, and nothing else; what to ask, and when a pause is
 done, is decided elsewhere.  Facts it relies on (Apache Kafka's
 ``ConnectorsResource``): pause/resume answer 202 and act later, stop (3.5+)
 answers 204; a 409 means a rebalance is under way; 404 an unknown connector;
-``GET /connectors/{n}/offsets`` (3.5+) serves the committed offsets.
+``GET /connectors/{n}/offsets`` (3.5+) serves the committed offsets; an older
+Connect answers 404 (no such resource) or 405 there, and the client remembers
+that it serves none.
 
 Credentials come from a Secret (basic, bearer, CA bundle) and are never put
 into a message: errors carry the status and Connect's own message only.
@@ -80,6 +82,8 @@ class ConnectClient:
 
     def __init__(self, url: str, *, auth: ConnectAuth | None = None, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
+        # False once Connect said it has no GET /connectors/{n}/offsets (older than 3.5).
+        self.serves_offsets = True
         headers = {"Accept": "application/json"}
         basic: httpx.BasicAuth | None = None
         verify: ssl.SSLContext | bool = True
@@ -184,7 +188,7 @@ class ConnectClient:
         state = connector_state_from_status(name, body)
         ctype = known_type or body.get("type")
         offsets: tuple[Mapping[str, Any], ...] | None = None
-        if with_offsets and ctype != "sink":
+        if with_offsets and ctype != "sink" and self.serves_offsets:
             offsets = await self.offsets(name)
         return ConnectorState(
             name=name,
@@ -197,11 +201,18 @@ class ConnectClient:
         )
 
     async def offsets(self, name: str) -> tuple[Mapping[str, Any], ...] | None:
-        """Committed source offsets; None where this Connect cannot serve them (< 3.5)."""
+        """Committed source offsets; None where this Connect cannot serve them (< 3.5).
+
+        A 404 that names the connector is about the connector (deleted since
+        its status was read); any other 404, and a 405, is about the path.
+        """
         response = await self._call(
             "GET", f"/connectors/{quote(name, safe='')}/offsets", subject=name
         )
-        if response.status_code in (404, 405):
+        if response.status_code == 405 or (
+            response.status_code == 404 and name not in _message(response)
+        ):
+            self.serves_offsets = False
             return None
         if response.status_code != 200:
             return None

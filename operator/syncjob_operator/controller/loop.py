@@ -150,7 +150,9 @@ class JobLoop:
             previous=previous,
             transition_elapsed=self.pacer.transition_elapsed(now=time.monotonic()),
             transition_timeout=self.settings.transition_timeout,
-            errors_elapsed=self.stall.update(failing=bool(observed.errors), now=time.monotonic()),
+            errors_elapsed=self.stall.update(
+                failing=bool(observed.errors or observed.stage_errors), now=time.monotonic()
+            ),
             stall_after=self.settings.stall_after,
             retention=bound,
             retention_errors=retention_errors,

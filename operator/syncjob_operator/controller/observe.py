@@ -8,6 +8,12 @@ whether its errors count is the decision's business
 connector's type (so that it is not asked again), and the source connectors'
 committed offsets as last read (for SQL Server's commit LSN), which are read
 at most once a resync interval once the job is in the CDC stage.
+
+Where Kafka Connect's REST API cannot serve the offsets
+(:func:`syncjob_operator.decide.stage.way`), they are read from Connect's
+offsets topic through the reader all jobs of that cluster share
+(:mod:`.offsets`): at most every stage poll interval while this job waits
+for CDC, every resync interval otherwise.
 """
 
 from __future__ import annotations
@@ -20,8 +26,11 @@ from typing import Any
 
 from syncjob_operator.api import jobspec, jobstatus
 from syncjob_operator.backends import strimzi, workloads
+from syncjob_operator.controller import offsets
 from syncjob_operator.controller.shared import Shared
+from syncjob_operator.decide import stage
 from syncjob_operator.decide.observed import BackendError, ConnectorState, Observed
+from syncjob_operator.probes import offsets_topic
 
 
 @dataclass
@@ -61,6 +70,7 @@ class Observer:
 
         connectors: list[ConnectorState] = []
         connect_errors: list[BackendError] = []
+        connect_serves_offsets = True
         if spec.connect is not None:
             client = await shared.connect_client(namespace, spec.connect)
             if isinstance(client, BackendError):
@@ -81,15 +91,61 @@ class Observer:
                 )
                 if with_offsets and not connect_errors:
                     self.offsets_read_at = self.clock()
+                connect_serves_offsets = client.serves_offsets
                 for c in connectors:
                     if c.type:
                         self.connector_types[c.name] = c.type
                     if c.offsets is not None:  # read this pass; otherwise keep the last read
                         self.source_offsets[c.name] = c.offsets
+
+        seen = (*connectors, *(c for c, _ in seen_strimzi))
+        topic_offsets: offsets_topic.Offsets | None = None
+        stage_errors: tuple[BackendError, ...] = ()
+        known = dict(self.connector_types)
+        how = stage.way(
+            spec, seen, connect_serves_offsets=connect_serves_offsets, known_types=known
+        )
+        if spec.kafka is not None and how == "topic":
+            topic_offsets, stage_errors = await self._read_topic(
+                shared=shared, namespace=namespace, spec=spec, previous=previous
+            )
+            for name in stage.source_names(spec, seen, known):
+                if topic_offsets is not None and name in topic_offsets:
+                    self.source_offsets[name] = topic_offsets[name]
         return Observed(
             connectors=tuple(connectors),
             kafka_connectors=tuple(c for c, _ in seen_strimzi),
             workloads=tuple(w for w, _ in seen_workloads),
             errors=tuple(errors),
             connect_errors=tuple(connect_errors),
+            topic_offsets=topic_offsets,
+            connect_without_offsets=not connect_serves_offsets,
+            connector_types=known,
+            stage_errors=stage_errors,
         )
+
+    async def _read_topic(
+        self,
+        *,
+        shared: Shared,
+        namespace: str,
+        spec: jobspec.SyncJobSpec,
+        previous: jobstatus.SyncJobStatus,
+    ) -> tuple[offsets_topic.Offsets | None, tuple[BackendError, ...]]:
+        """The offsets topic's offsets by connector, from the reader of the job's cluster."""
+        assert spec.kafka is not None
+        config = await offsets.client_config(
+            secret=shared.secret, namespace=namespace, kafka=spec.kafka
+        )
+        if isinstance(config, BackendError):
+            return None, (config,)
+        settings = shared.settings
+        waits = (
+            spec.paused and previous.stage != "CDC" and previous.phase not in ("Pausing", "Paused")
+        )
+        found, error = await shared.offsets_topics.read(
+            config=config,
+            topic=spec.kafka.offsets_topic,
+            max_age=settings.stage_poll_interval if waits else settings.resync_interval,
+        )
+        return found, (error,) if error is not None else ()

@@ -8,6 +8,7 @@ both in a :class:`~.clients.Pool`, which closes a client when its Secret
 changes or no job has used it for a while.  Secrets are cached for a short
 while so that a job polling fast during a transition does not read its
 Secret every 25 ms.
+The readers of Kafka Connect's offsets topics are shared too (:mod:`.offsets`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from syncjob_operator.api import jobspec
 from syncjob_operator.backends.connect import ConnectAuth, ConnectClient
 from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.controller.clients import Pool, fingerprint
+from syncjob_operator.controller.offsets import OffsetsTopics
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import kafka_topics
 from syncjob_operator.probes.kafka_clients import SharedAdmin
@@ -58,6 +60,8 @@ class Shared:
     _secrets: dict[tuple[str, str], tuple[float, dict[str, str] | None]] = field(
         default_factory=dict
     )
+    # The readers of Kafka Connect's offsets topics, for the stage.
+    offsets_topics: OffsetsTopics = field(default_factory=OffsetsTopics)
 
     def __post_init__(self) -> None:
         self.connect_clients = Pool(
@@ -161,4 +165,5 @@ class Shared:
     async def close(self) -> None:
         await self.connect_clients.close()
         await self.kafka_admins.close()
+        await self.offsets_topics.close()
         await self.kube.close()

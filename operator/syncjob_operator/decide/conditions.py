@@ -30,6 +30,8 @@ STALLED = "Stalled"
 PAUSED = "Paused"
 RETENTION_AT_RISK = "RetentionAtRisk"
 RETENTION_EXCEEDED = "RetentionExceeded"
+# The reason of a Paused condition whose job's stage nothing can read.
+STAGE_UNKNOWN = "StageUnknown"
 
 ORDER = (READY, RECONCILING, STALLED, PAUSED, RETENTION_AT_RISK, RETENTION_EXCEEDED)
 
@@ -94,14 +96,15 @@ def readiness(
     auto_resumed: AutoResumeStatus | None = None,
     exceeded: bool = False,
     loss: str | None = None,
+    stage_detail: str = "",
 ) -> tuple[Wanted, Wanted, Wanted]:
     """Ready, Reconciling and Stalled, as kstatus and GitOps tools read them.
 
     ``blocking`` errors need someone to act (Stalled); ``transient`` ones are
     retried (Reconciling).  ``exceeded``: change log was lost and no new
     snapshot has repaired it (``loss`` is the source's word on it, when it
-    says so now).  Reconciling and Stalled are never both True; Ready=True
-    means neither is.
+    says so now).  ``stage_detail``: what holds a waiting pause back.
+    Reconciling and Stalled are never both True; Ready=True means neither is.
     """
     auto_resumed_running = auto_resumed is not None and phase == "Running"
     if exceeded:
@@ -129,7 +132,7 @@ def readiness(
     elif phase == "Running" and not pending:
         ready = Wanted(READY, "True", "Running", "the job is running")
     elif phase == "PausePending":
-        ready = Wanted(READY, "False", "WaitingForCDCStage", _waiting(stage))
+        ready = Wanted(READY, "False", "WaitingForCDCStage", _waiting(stage, stage_detail))
     else:
         ready = Wanted(READY, "False", phase or "Reconciling", "; ".join(pending[:5]))
 
@@ -157,16 +160,28 @@ def paused(
     auto_resumed: AutoResumeStatus | None = None,
     paused_at: str | None = None,
     ready_message: str = "",
+    stage_detail: str = "",
+    stage_unknown: str | None = None,
+    stage_unread: tuple[str, str] | None = None,
 ) -> Wanted:
     """Paused: True once the pause is carried out; why not, otherwise.
 
     Unknown before anything was observed (``ready_message`` says why).
+    ``stage_unknown`` says why no stage can be read at all: a pause then does
+    not wait for the CDC stage, and reason StageUnknown says so, before the
+    pause (not paused) and after it (paused).  ``stage_unread`` is the reason
+    and message of a stage read that failed, shown while the job runs (a
+    pause would wait until it reads).
     """
     if phase == "Paused":
         since = f" since {paused_at}" if paused_at else ""
+        if stage_unknown is not None:
+            return Wanted(
+                PAUSED, "True", STAGE_UNKNOWN, f"the job is paused{since}; {stage_unknown}"
+            )
         return Wanted(PAUSED, "True", "Paused", f"the job is paused{since}")
     if phase == "PausePending":
-        return Wanted(PAUSED, "False", "WaitingForCDCStage", _waiting(stage))
+        return Wanted(PAUSED, "False", "WaitingForCDCStage", _waiting(stage, stage_detail))
     if auto_resumed is not None:
         return Wanted(PAUSED, "False", "AutoResumed", auto_resumed.reason)
     if phase in ("Pausing", "Resuming"):
@@ -178,6 +193,10 @@ def paused(
             "NotObserved",
             "the job's state has not been observed yet: " + ready_message,
         )
+    if stage_unknown is not None:
+        return Wanted(PAUSED, "False", STAGE_UNKNOWN, stage_unknown)
+    if stage_unread is not None:
+        return Wanted(PAUSED, "False", *stage_unread)
     return Wanted(PAUSED, "False", "NotPaused", "")
 
 
@@ -254,8 +273,9 @@ def _messages(errors: Iterable[BackendError]) -> str:
     return "; ".join(dict.fromkeys(e.message for e in errors))
 
 
-def _waiting(stage: Stage | None) -> str:
+def _waiting(stage: Stage | None, detail: str = "") -> str:
+    held = f": {detail}" if detail else ""
     return (
-        f"the pause waits for the CDC stage (the job is in the {stage} stage); "
+        f"the pause waits for the CDC stage (the job is in the {stage} stage{held}); "
         "it is carried out as soon as the initial snapshot completes"
     )

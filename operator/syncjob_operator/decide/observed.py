@@ -9,7 +9,7 @@ tested with tables of cases and no servers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast, get_args
 
 from syncjob_operator.api import jobspec
@@ -134,3 +134,12 @@ class Observed:
     # The errors Kafka Connect's REST API gave this pass, not yet judged:
     # decide.workers.settle moves them to errors, or drops them as connect_skipped.
     connect_errors: tuple[BackendError, ...] = ()
+    # The stage's offsets as Kafka Connect's offsets topic holds them (spec.kafka),
+    # by connector name, where they were read from it this pass; None otherwise.
+    topic_offsets: Mapping[str, tuple[Mapping[str, Any], ...]] | None = None
+    # Kafka Connect answered that it serves no offsets (older than 3.5).
+    connect_without_offsets: bool = False
+    # Each connector's type as Connect last told it (a connector unread this pass has none).
+    connector_types: Mapping[str, str] = field(default_factory=dict)
+    # Reading the offsets topic failed: errors only while a pause waits for the stage.
+    stage_errors: tuple[BackendError, ...] = ()

@@ -42,22 +42,15 @@ def decide(spec: jobspec.SyncJobSpec, observed: Observed, ctx: Context) -> Plan:
         draft.events.append(resumed_now)
 
     want_paused = spec.paused and auto_resumed is None
-    job_stage = stage.reported(spec, observed, prev)
+    reading = stage.reported(spec, observed, prev)
+    job_stage = reading.stage
     # connect_skipped: the workers are at zero with saved counts, so this pause
     # was carried out already (a status lost since, e.g. restored from backup).
     already_pausing = prev.phase in ("Pausing", "Paused") or observed.connect_skipped
-    # Pause only in the CDC stage.  Unknown-with-no-way-to-know (no Connect
-    # backend to read offsets from) does not block: the user chose that setup.
-    # Connect lists only sinks (the sources live elsewhere, say under Strimzi):
-    # no offsets tell the stage, so, as without Connect, nothing blocks.
-    only_sinks = bool(observed.connectors) and all(c.type == "sink" for c in observed.connectors)
-    stage_blocks = (
-        want_paused
-        and not already_pausing
-        and job_stage != "CDC"
-        and spec.connect is not None
-        and not only_sinks
-    )
+    # Pause only in the CDC stage.  A stage nothing can read (no offsets from
+    # Connect's REST API nor its offsets topic, or no source connector known)
+    # does not block: waiting would be for ever.  The Paused condition says so.
+    stage_blocks = want_paused and not already_pausing and job_stage != "CDC" and reading.readable
 
     aim = targets.Aim(targets.connect_target(want_paused, spec.pause_mode), stage_blocks, prev)
     connectors_there = targets.connectors(spec, observed, aim, draft)
@@ -88,7 +81,8 @@ def decide(spec: jobspec.SyncJobSpec, observed: Observed, ctx: Context) -> Plan:
             ]
     converged = quiesced and converged_workloads
 
-    errors = list(observed.errors)
+    # A failed read of the offsets topic matters while the pause waits on it.
+    errors = [*observed.errors, *(observed.stage_errors if stage_blocks else ())]
     blocking = [e for e in errors if not e.transient]
     transient = [e for e in errors if e.transient]
     if transient and ctx.errors_elapsed > ctx.stall_after:
@@ -104,7 +98,8 @@ def decide(spec: jobspec.SyncJobSpec, observed: Observed, ctx: Context) -> Plan:
         failures=bool(draft.failures),
         prev=prev,
         observed=observed,
-        errors=bool(transient or blocking),
+        # Errors that hid the backends keep the last phase; an unread stage hides none.
+        errors=bool(observed.errors),
     )
 
     if ctx.transition_elapsed > ctx.transition_timeout and new_phase in ("Pausing", "Resuming"):
@@ -166,6 +161,7 @@ def decide(spec: jobspec.SyncJobSpec, observed: Observed, ctx: Context) -> Plan:
         auto_resumed=auto_resumed,
         exceeded=exceeded,
         loss=bound.message if bound and lost else None,
+        stage_detail=reading.detail,
     )
     wanted = [
         ready,
@@ -178,6 +174,9 @@ def decide(spec: jobspec.SyncJobSpec, observed: Observed, ctx: Context) -> Plan:
             auto_resumed=auto_resumed,
             paused_at=report.paused_at,
             ready_message=ready.message,
+            stage_detail=reading.detail,
+            stage_unknown=reading.unknown,
+            stage_unread=reading.unread,
         ),
         conditions.retention_at_risk(
             in_pause=in_pause,

@@ -56,10 +56,13 @@ def job(
     workloads: Sequence[str] = (),
     strimzi: Sequence[str] = (),
     auto_resume: str | None = None,
+    kafka: Mapping[str, Any] | None = None,
 ) -> jobspec.SyncJobSpec:
     raw: dict[str, Any] = {"paused": paused, "pauseMode": mode}
     if connect:
         raw["connect"] = {"url": "http://connect:8083", "connectors": list(connect)}
+    if kafka is not None:  # spec.kafka on top of its bootstrap servers
+        raw["kafka"] = {"bootstrapServers": "kafka:9092", **kafka}
     raw["workloads"] = [
         {"apiVersion": "apps/v1", "kind": "Deployment", "name": n} for n in workloads
     ]
@@ -132,13 +135,20 @@ def seen(
     strimzi: Sequence[ConnectorState] = (),
     errors: Sequence[BackendError] = (),
     skipped: bool = False,
+    topic: Mapping[str, tuple[Mapping[str, Any], ...]] | None = None,
+    old_connect: bool = False,
+    stage_errors: Sequence[BackendError] = (),
 ) -> Observed:
+    """``topic``: the offsets topic as read; ``old_connect``: Connect serves no offsets."""
     return Observed(
         connectors=tuple(connectors),
         kafka_connectors=tuple(strimzi),
         workloads=tuple(workloads),
         errors=tuple(errors),
         connect_skipped=skipped,
+        topic_offsets=topic,
+        connect_without_offsets=old_connect,
+        stage_errors=tuple(stage_errors),
     )
 
 

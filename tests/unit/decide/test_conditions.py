@@ -207,6 +207,43 @@ def test_readiness_messages() -> None:
         ),
         pytest.param({"phase": "Running"}, "False/NotPaused", "", id="running"),
         pytest.param({"phase": "Failed"}, "False/NotPaused", "", id="failed"),
+        pytest.param(
+            {"phase": "PausePending", "stage": "Pending", "stage_detail": "no offset of pg yet"},
+            "False/WaitingForCDCStage",
+            "the pause waits for the CDC stage (the job is in the Pending stage: no offset of pg "
+            "yet); it is carried out as soon as the initial snapshot completes",
+            id="waiting-names-what-holds-it",
+        ),
+        pytest.param(
+            {"phase": "Running", "stage": "Unknown", "stage_unknown": "set spec.kafka"},
+            "False/StageUnknown",
+            "set spec.kafka",
+            id="stage-unknown-before-a-pause",
+        ),
+        pytest.param(
+            {"phase": "Paused", "paused_at": EARLIER, "stage_unknown": "set spec.kafka"},
+            "True/StageUnknown",
+            f"the job is paused since {EARLIER}; set spec.kafka",
+            id="stage-unknown-once-paused",
+        ),
+        pytest.param(
+            {"phase": "Pausing", "pending": ["a"], "stage_unknown": "set spec.kafka"},
+            "False/Pausing",
+            "a",
+            id="stage-unknown-while-pausing-is-about-the-pause",
+        ),
+        pytest.param(
+            {"phase": "Running", "stage_unread": ("KafkaUnreachable", "cannot reach Kafka")},
+            "False/KafkaUnreachable",
+            "cannot reach Kafka",
+            id="stage-unread-while-running",
+        ),
+        pytest.param(
+            {"phase": "Paused", "stage_unread": ("KafkaUnreachable", "cannot reach Kafka")},
+            "True/Paused",
+            "the job is paused",
+            id="stage-unread-once-paused-does-not-matter",
+        ),
     ],
 )
 def test_paused(facts: Mapping[str, Any], paused: str, message: str) -> None:

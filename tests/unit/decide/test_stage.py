@@ -3,6 +3,8 @@
 The offsets are shaped as ``GET /connectors/{n}/offsets`` returns them (the
 ``offset`` part of each partition), for Debezium 3.x (``snapshot`` as a kind
 plus ``snapshot_completed``) and for older releases (``snapshot: true``).
+Then which connectors a job's stage is read from, and where: Kafka Connect's
+REST API, its offsets topic, or nowhere.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from syncjob_operator.api import jobspec, jobstatus, v1alpha1
 from syncjob_operator.decide import stage
-from syncjob_operator.decide.observed import ConnectorState
+from syncjob_operator.decide.observed import ConnectorState, Observed
 
 # --- one committed offset -------------------------------------------------------------
 
@@ -132,8 +135,11 @@ def test_connector_stage(offsets: list[Mapping[str, Any]], expected: str) -> Non
 # --- the job over its connectors --------------------------------------------------------
 
 
-def source(name: str, *offsets: Mapping[str, Any]) -> ConnectorState:
-    return ConnectorState(name=name, state="RUNNING", type="source", offsets=offsets)
+def source(name: str, *offsets: Mapping[str, Any] | None) -> ConnectorState:
+    """A source connector; ``source(name, None)``: its offsets were not read."""
+    if offsets == (None,):
+        return ConnectorState(name=name, state="RUNNING", type="source", offsets=None)
+    return ConnectorState(name=name, state="RUNNING", type="source", offsets=offsets)  # type: ignore[arg-type]
 
 
 def unread(name: str, type_: str | None = "source") -> ConnectorState:
@@ -188,3 +194,244 @@ def sink(name: str, *offsets: Mapping[str, Any]) -> ConnectorState:
 )
 def test_job_stage(connectors: list[ConnectorState], expected: str) -> None:
     assert stage.job_stage(connectors) == expected
+
+
+# --- which connectors, and where their offsets are read ---------------------------------
+
+
+def spec_of(**raw: Any) -> jobspec.SyncJobSpec:
+    return v1alpha1.parse_spec(
+        {"workloads": [{"apiVersion": "apps/v1", "kind": "D", "name": "d"}], **raw}
+    )
+
+
+CONNECT = {"url": "http://connect:8083", "connectors": ["src", "sink"]}
+KAFKA = {"bootstrapServers": "kafka:9092"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "connectors", "names"),
+    [
+        pytest.param(
+            {"connect": CONNECT},
+            [source("src"), sink("sink")],
+            ("src",),
+            id="connect-sinks-left-out",
+        ),
+        pytest.param({"connect": CONNECT}, [], ("src", "sink"), id="connect-types-not-known-yet"),
+        pytest.param(
+            {"kafkaConnectors": [{"name": "kc-src"}, {"name": "kc-sink"}]},
+            [
+                ConnectorState("kc-src", "RUNNING", type="source"),
+                ConnectorState("kc-sink", "RUNNING", type="sink"),
+            ],
+            ("kc-src",),
+            id="strimzi-named-after-the-kafkaconnector",
+        ),
+        pytest.param(
+            {"connect": {**CONNECT, "connectors": ["sink"]}, "kafkaConnectors": [{"name": "kc"}]},
+            [sink("sink")],
+            ("kc",),
+            id="sinks-in-connect-sources-in-strimzi",
+        ),
+        pytest.param(
+            {"connect": CONNECT, "kafka": {**KAFKA, "sourceConnectors": ["x", "y"]}},
+            [source("src"), sink("sink")],
+            ("x", "y"),
+            id="named-in-spec-kafka-wins",
+        ),
+        pytest.param({}, [], (), id="workloads-only"),
+    ],
+)
+def test_source_names(
+    raw: dict[str, Any], connectors: list[ConnectorState], names: tuple[str, ...]
+) -> None:
+    assert stage.source_names(spec_of(**raw), connectors) == names
+
+
+@pytest.mark.parametrize(
+    ("raw", "connectors", "serves", "way"),
+    [
+        pytest.param(
+            {"connect": CONNECT}, [source("src"), sink("sink")], True, "connect", id="connect-3.5"
+        ),
+        pytest.param(
+            {"connect": CONNECT, "kafka": KAFKA},
+            [source("src")],
+            True,
+            "connect",
+            id="connect-3.5-kafka-unused",
+        ),
+        pytest.param(
+            {"connect": CONNECT}, [source("src")], False, None, id="connect-older-no-kafka"
+        ),
+        pytest.param(
+            {"connect": CONNECT, "kafka": KAFKA},
+            [source("src")],
+            False,
+            "topic",
+            id="connect-older-kafka",
+        ),
+        pytest.param(
+            {"kafkaConnectors": [{"name": "kc"}], "kafka": KAFKA},
+            [],
+            True,
+            "topic",
+            id="strimzi-kafka",
+        ),
+        pytest.param({"kafkaConnectors": [{"name": "kc"}]}, [], True, None, id="strimzi-no-kafka"),
+        pytest.param(
+            {"connect": CONNECT, "kafkaConnectors": [{"name": "kc"}], "kafka": KAFKA},
+            [source("src"), sink("sink")],
+            True,
+            "topic",
+            id="a-source-connect-does-not-run-is-read-from-the-topic",
+        ),
+        pytest.param(
+            {"kafka": {**KAFKA, "sourceConnectors": ["pg"]}},
+            [],
+            True,
+            "topic",
+            id="workloads-kafka-named",
+        ),
+        pytest.param({"kafka": KAFKA}, [], True, None, id="workloads-kafka-none-named"),
+        pytest.param({}, [], True, None, id="workloads-only"),
+        pytest.param(
+            {"connect": {**CONNECT, "connectors": ["sink"]}},
+            [sink("sink")],
+            True,
+            None,
+            id="only-sinks",
+        ),
+    ],
+)
+def test_way(
+    raw: dict[str, Any], connectors: list[ConnectorState], serves: bool, way: str | None
+) -> None:
+    assert stage.way(spec_of(**raw), connectors, connect_serves_offsets=serves) == way
+
+
+@pytest.mark.parametrize(
+    ("offsets", "names", "expected", "detail"),
+    [
+        pytest.param({}, [], "Unknown", "", id="no-connector"),
+        pytest.param(
+            {}, ["a"], "Pending", "no committed offset of connector a yet", id="no-record"
+        ),
+        pytest.param(
+            {"a": ()},
+            ["a"],
+            "Pending",
+            "no committed offset of connector a yet",
+            id="all-tombstoned",
+        ),
+        pytest.param({"a": (PG3_STREAMING,)}, ["a"], "CDC", "", id="streaming"),
+        pytest.param(
+            {"a": (PG3_SNAPSHOT,), "b": (MYSQL3_SNAPSHOT,), "c": (PG3_STREAMING,)},
+            ["a", "b", "c"],
+            "Snapshot",
+            "connectors a, b still in the initial snapshot",
+            id="two-snapshotting",
+        ),
+        pytest.param(
+            {"a": (PG3_STREAMING,)},
+            ["a", "b"],
+            "Pending",
+            "no committed offset of connector b yet",
+            id="one-pending",
+        ),
+        pytest.param(
+            {"a": (PG3_SNAPSHOT,), "other": (PG3_STREAMING,)},
+            ["a"],
+            "Snapshot",
+            "connector a still in the initial snapshot",
+            id="other-jobs-connectors-ignored",
+        ),
+    ],
+)
+def test_topic_stage(
+    offsets: dict[str, tuple[Mapping[str, Any], ...]], names: list[str], expected: str, detail: str
+) -> None:
+    assert stage.topic_stage(offsets, names) == (expected, detail)
+
+
+@pytest.mark.parametrize(
+    ("raw", "observed", "previous", "expected", "readable"),
+    [
+        pytest.param(
+            {"connect": CONNECT},
+            Observed(connectors=(source("src", PG3_SNAPSHOT),)),
+            None,
+            "Snapshot",
+            True,
+            id="connect",
+        ),
+        pytest.param(
+            {"connect": CONNECT},
+            Observed(connectors=(unread("src"),)),
+            "CDC",
+            "CDC",
+            True,
+            id="connect-unread-keeps-last",
+        ),
+        pytest.param(
+            {"connect": CONNECT, "kafka": KAFKA},
+            Observed(
+                connectors=(source("src", None), sink("sink")),
+                connect_without_offsets=True,
+                topic_offsets={"src": (PG3_STREAMING,)},
+            ),
+            "Snapshot",
+            "CDC",
+            True,
+            id="old-connect-topic",
+        ),
+        pytest.param(
+            {"connect": CONNECT, "kafka": KAFKA},
+            Observed(
+                connectors=(source("src", None), ConnectorState("sink", "Unknown")),
+                connect_without_offsets=True,
+                topic_offsets={"src": (PG3_STREAMING,)},
+                connector_types={"src": "source", "sink": "sink"},
+            ),
+            "Snapshot",
+            "CDC",
+            True,
+            id="old-connect-topic-a-sink-unread-this-pass-is-still-a-sink",
+        ),
+        pytest.param(
+            {"connect": CONNECT},
+            Observed(connectors=(source("src", None),), connect_without_offsets=True),
+            "Snapshot",
+            "Unknown",
+            False,
+            id="old-connect-no-kafka-is-unknown-whatever-was-before",
+        ),
+        pytest.param(
+            {"kafka": {**KAFKA, "sourceConnectors": ["pg"]}},
+            Observed(topic_offsets=None),
+            "Snapshot",
+            "Snapshot",
+            True,
+            id="topic-unread-keeps-last",
+        ),
+        pytest.param(
+            {"kafka": {**KAFKA, "sourceConnectors": ["pg"]}},
+            Observed(topic_offsets=None),
+            None,
+            "Unknown",
+            True,
+            id="topic-never-read",
+        ),
+        pytest.param({}, Observed(), "CDC", "Unknown", False, id="workloads-only"),
+    ],
+)
+def test_reported(
+    raw: dict[str, Any], observed: Observed, previous: str | None, expected: str, readable: bool
+) -> None:
+    reading = stage.reported(
+        spec_of(**raw),
+        observed,
+        jobstatus.SyncJobStatus(stage=previous),  # type: ignore[arg-type]
+    )
+    assert (reading.stage, reading.readable) == (expected, readable)

@@ -640,6 +640,8 @@ def test_prober_failure_falls_back_to_spec_retention(monkeypatch: pytest.MonkeyP
 
 
 class FakeConnect:
+    serves_offsets = True
+
     def __init__(self) -> None:
         self.answers: list[list[ConnectorState]] = []
 
