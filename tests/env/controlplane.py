@@ -12,6 +12,12 @@ choosing and binding it) fails the whole start at once with its log's tail.
 
 The admin identity is a static token in ``system:masters``; RBAC is on, so a
 ServiceAccount's token (the Helm chart's) gets exactly what its Roles grant.
+The API server always writes an audit log (``audit.log`` in the state
+directory) of every request made by a ServiceAccount, at Metadata level (who,
+verb, resource, response code; no bodies): the RBAC tests read it to see what
+the operator asked for and what was refused.  Only ServiceAccounts are
+logged, so the admin's kubectl calls and the control plane's own components
+cost nothing, and a test session writes a few MB at most.
 """
 
 from __future__ import annotations
@@ -43,6 +49,18 @@ FAKE_NODE = "kwok-node-0"
 # against any other cluster (a developer's real context, say).
 TEST_CLUSTER_NAME = "syncjob-test-controlplane"
 STOP_GRACE_S = 10.0
+# Metadata for ServiceAccounts (the operator's chart identity among them),
+# nothing for anyone else; RequestReceived is dropped as each request's
+# ResponseStarted/ResponseComplete says the same and more.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "Metadata", "userGroups": ["system:serviceaccounts"]},
+        {"level": "None"},
+    ],
+}
 
 
 def build() -> None:
@@ -70,6 +88,11 @@ class ControlPlane:
     @property
     def kubeconfig(self) -> Path:
         return self.state / "kubeconfig"
+
+    @property
+    def audit_log(self) -> Path:
+        """JSON lines, one audit event per ServiceAccount request stage."""
+        return self.state / "audit.log"
 
     @property
     def server(self) -> str:
@@ -127,6 +150,11 @@ class ControlPlane:
                 "--service-cluster-ip-range=10.96.0.0/16",
                 "--enable-priority-and-fairness=false",
                 "--profiling=false",
+                f"--audit-policy-file={self.state / 'audit-policy.json'}",
+                f"--audit-log-path={self.audit_log}",
+                # Written as each request completes, so a test reads it at once.
+                "--audit-log-mode=blocking",
+                "--audit-log-maxsize=0",
                 "-v=0",
             ],
         )
@@ -255,6 +283,7 @@ class ControlPlane:
 
     def _write_credentials(self) -> None:
         (self.state / "tokens.csv").write_text(f"{ADMIN_TOKEN},admin,admin,system:masters\n")
+        (self.state / "audit-policy.json").write_text(json.dumps(AUDIT_POLICY))
         key = self.state / "sa.key"
         if not key.exists():
             subprocess.run(

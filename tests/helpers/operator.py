@@ -2,7 +2,11 @@
 
 Why this exists: the integration and e2e tests run the real operator process
 (its own settings, its own kubeconfig, its log in a file the tests read), and
-restart or kill it in the middle of a test.
+restart or kill it in the middle of a test.  It never runs as the test
+cluster's admin: an operator with admin rights proves nothing about the
+chart's RBAC, so ``start()`` refuses the admin's kubeconfig; tests pass the
+chart's ServiceAccount (``tests.env.chart.service_account_kubeconfig``), or a
+deliberately unprivileged one.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.env import processes
+import yaml
+
+from tests.env import controlplane, processes
 from tests.helpers.kube import Kube
 from tests.helpers.paths import REPO
 
@@ -71,6 +77,7 @@ class OperatorProcess:
 
     def start(self) -> None:
         env = {**os.environ, **self.settings, "KUBECONFIG": str(self.kube.kubeconfig), **self.env}
+        refuse_admin(Path(env["KUBECONFIG"]))
         self.process = processes.Process(
             name="operator",
             argv=[sys.executable, "-m", "syncjob_operator", *self.args],
@@ -101,3 +108,14 @@ class OperatorProcess:
 
     def tail(self, lines: int = 60) -> str:
         return processes.tail(self.log, lines)
+
+
+def refuse_admin(kubeconfig: Path) -> None:
+    """Fail when ``kubeconfig`` authenticates as the local control plane's admin."""
+    config = yaml.safe_load(kubeconfig.read_text()) or {}
+    tokens = {(u.get("user") or {}).get("token") for u in config.get("users") or []}
+    if controlplane.ADMIN_TOKEN in tokens:
+        raise AssertionError(
+            f"{kubeconfig} is the admin's: run the operator with the chart's ServiceAccount "
+            "(tests.env.chart.service_account_kubeconfig), so the test proves its RBAC"
+        )

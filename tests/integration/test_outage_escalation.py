@@ -6,7 +6,9 @@ Reconciling while the operator retries with backoff; past
 Degraded) with a Warning Event that says for how long.  The test needs an
 operator with a short bound and no other operator beside it, so it runs on a
 control plane of its own (a second real kube-apiserver and etcd, ~4 s): the
-session's operator watches every namespace of the shared one.
+session's operator watches every namespace of the shared one.  The operator
+runs with the Helm chart's ServiceAccount token there too, so this also
+proves the chart's RBAC is enough for a stalled job's status and Events.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from typing import Any
 
 import pytest
 
+from tests.env import chart
 from tests.env.processes import free_port
 from tests.helpers.kube import Kube
 from tests.helpers.manifests import syncjob
-from tests.helpers.operator import OperatorProcess
+from tests.helpers.operator import OPERATOR_NAMESPACE, OperatorProcess
 from tests.helpers.paths import CRD
 from tests.helpers.status import condition
 
@@ -56,14 +59,22 @@ def closed_port() -> int:
 
 
 def test_connect_down_past_the_bound_is_stalled_with_an_event(
-    lone_kube: Kube, tmp_path: Path
+    lone_kube: Kube, helm: Path, tmp_path: Path
 ) -> None:
     kube = lone_kube
     kube.kubectl("create", "namespace", "sales")
+    chart.install(kube, helm, tmp_path, namespace=OPERATOR_NAMESPACE, values={})
+    credentials = chart.service_account_kubeconfig(
+        kube, namespace=OPERATOR_NAMESPACE, path=tmp_path / "operator-kubeconfig"
+    )
     operator = OperatorProcess(
         kube=kube,
         log=tmp_path / "operator.log",
-        env={"SYNCJOB_STALL_AFTER": "4", "SYNCJOB_LOG_FORMAT": "json"},
+        env={
+            "KUBECONFIG": str(credentials),
+            "SYNCJOB_STALL_AFTER": "4",
+            "SYNCJOB_LOG_FORMAT": "json",
+        },
     )
     operator.start()
     try:

@@ -44,62 +44,64 @@ app.kubernetes.io/component: operator
 
 {{/*
 RBAC rules for the namespaces the operator watches: every verb on every
-resource is listed (no wildcards), each one because the operator uses it.
+resource is listed (no wildcards), each one because the operator sends it;
+tests/integration/test_rbac_audit.py checks both against the API server's
+audit log.  Nothing is listed or watched but SyncJobs: workloads and
+KafkaConnectors are read one by one, by name, and changed by merge patch only.
 */}}
 {{- define "syncjob-operator.rules.watched" -}}
-# SyncJobs: Kopf watches them and patches finalizers and its annotations.
+# SyncJobs: Kopf lists and watches them and patches its finalizer and
+# annotations; the operator reads one back when someone else wrote its status.
 - apiGroups: [syncjob.dev]
   resources: [syncjobs]
-  verbs: [get, list, watch, patch, update]
-# Status: conditions, phase, deadline.
+  verbs: [get, list, watch, patch]
+# Status (conditions, phase, deadline), by merge patch.
 - apiGroups: [syncjob.dev]
   resources: [syncjobs/status]
-  verbs: [get, patch, update]
-# Events about SyncJobs (Kopf posts core/v1 Events).
+  verbs: [patch]
+# Events about SyncJobs: Kopf posts core/v1 Events, one new Event each.
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 # spec.connect.authSecretRef, spec.source.connectionSecretRef, spec.kafka.configSecretRef.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
-# spec.workloads: read the workload, scale it through its scale subresource.
+# spec.workloads: read the workload (readiness, the saved-replicas annotation),
+# patch that annotation, and read and patch its scale subresource.
 - apiGroups: [apps]
-  resources: [deployments, statefulsets]
-  verbs: [get, list, watch, patch]
-- apiGroups: [apps]
-  resources: [deployments/scale, statefulsets/scale]
-  verbs: [get, patch, update]
+  resources: [deployments, statefulsets, deployments/scale, statefulsets/scale]
+  verbs: [get, patch]
 # spec.kafkaConnectors: Strimzi KafkaConnector spec.state.
 - apiGroups: [kafka.strimzi.io]
   resources: [kafkaconnectors]
-  verbs: [get, list, watch, patch]
-# spec.workloads of kind KafkaConnect (Strimzi), scaled through /scale.
+  verbs: [get, patch]
+# spec.workloads of kind KafkaConnect (Strimzi), as apps above.
 - apiGroups: [kafka.strimzi.io]
   resources: [kafkaconnects, kafkaconnects/scale]
   verbs: [get, patch]
 {{- range .Values.rbac.extraScaleResources }}
-# rbac.extraScaleResources
+# rbac.extraScaleResources: as apps above, the workload and its /scale.
 - apiGroups: [{{ .apiGroup | quote }}]
   resources:
   {{- range .resources }}
+  - {{ . | quote }}
   - {{ printf "%s/scale" . | quote }}
   {{- end }}
   verbs: [get, patch]
 {{- end }}
 {{- end }}
 
-{{/* Cluster-scoped reads Kopf needs in either mode. */}}
+{{/* Cluster-scoped reads Kopf needs. */}}
 {{- define "syncjob-operator.rules.cluster" -}}
-# Kopf resolves the watched namespaces (all, or the --namespace list).
-- apiGroups: [""]
-  resources: [namespaces]
-  verbs: [list, watch]
 # Kopf scans CRDs to find the resources it serves and its peering resources.
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
+{{- if .Values.watchNamespaces }}
+# Kopf watches named namespaces come and go (cluster-wide, it does not).
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [list, watch]
+{{- end }}
 {{- end }}
