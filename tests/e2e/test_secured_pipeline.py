@@ -49,12 +49,12 @@ from syncjob_operator.controller.retention import RetentionProber
 from syncjob_operator.controller.shared import CONNECT_RETIRE_GRACE, Shared
 from syncjob_operator.probes import errors, kafka_topics
 from syncjob_operator.settings import Settings
-from tests.env import secured
+from tests.env import chart, secured
 from tests.env.postgres import PostgresServer
 from tests.helpers.jobs import Job, all_in, make_job, patch_paused, status, wait_phase
 from tests.helpers.kube import Kube
 from tests.helpers.manifests import syncjob
-from tests.helpers.operator import OperatorProcess
+from tests.helpers.operator import OPERATOR_NAMESPACE, OperatorProcess
 from tests.helpers.paths import REPO
 from tests.helpers.status import condition
 
@@ -99,12 +99,22 @@ def secured_pipeline(
 
 @pytest.fixture(scope="module")
 def secure_operator(
-    secure_kube: Kube, tmp_path_factory: pytest.TempPathFactory
+    secure_kube: Kube, helm: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
+    # The chart's ServiceAccount, as everywhere: the secured paths need no more RBAC.
+    work = tmp_path_factory.mktemp("secured-operator")
+    chart.install(secure_kube, helm, work, namespace=OPERATOR_NAMESPACE, values={})
+    credentials = chart.service_account_kubeconfig(
+        secure_kube, namespace=OPERATOR_NAMESPACE, path=work / "operator-kubeconfig"
+    )
     op = OperatorProcess(
         kube=secure_kube,
-        log=tmp_path_factory.mktemp("secured-operator") / "operator.log",
-        env={"SYNCJOB_LOG_LEVEL": "DEBUG", "SYNCJOB_LOG_FORMAT": "json"},
+        log=work / "operator.log",
+        env={
+            "KUBECONFIG": str(credentials),
+            "SYNCJOB_LOG_LEVEL": "DEBUG",
+            "SYNCJOB_LOG_FORMAT": "json",
+        },
     )
     op.start()
     try:
