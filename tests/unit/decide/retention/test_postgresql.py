@@ -166,11 +166,12 @@ def pg(**overrides: Any) -> retention.PgSlotObservation:
         (pg(), None, retention.PG_SAFE_WAL_SIZE, "WalRateUnknown", False, None),
         (pg(), 0.0, retention.PG_SAFE_WAL_SIZE, "WalIdle", False, None),
         (pg(), 1e-6, retention.PG_SAFE_WAL_SIZE, "WalRateNegligible", False, None),
-        # Unreserved, or safe_wal_size used up: the next checkpoint removes WAL it needs.
+        # Unreserved, or safe_wal_size used up: the next checkpoint removes WAL it
+        # needs.  Not lost yet; wal_status is what says so, hence the basis.
         (
             pg(wal_status="unreserved", safe_wal_size=-512 * 1024),
             MiB,
-            retention.PG_SAFE_WAL_SIZE,
+            retention.PG_WAL_STATUS,
             "SlotUnreserved",
             False,
             T0,
@@ -298,6 +299,59 @@ def test_postgres_figures_name_what_was_measured() -> None:
         "walBytesPerSecond": 2048.0,
     }
     assert "30.0 MiB" in bound.message and "2.0 KiB/s" in bound.message
+
+
+@pytest.mark.parametrize(
+    "obs",
+    [
+        pg(),
+        pg(wal_status="extended"),
+        pg(wal_status="unreserved", safe_wal_size=-MiB),
+        pg(safe_wal_size=0),
+        pg(wal_status="lost", safe_wal_size=None),
+        pg(max_slot_wal_keep_size_bytes=None, safe_wal_size=None),
+    ],
+    ids=["reserved", "extended", "unreserved", "safe-used-up", "lost", "unlimited"],
+)
+def test_every_slot_bound_is_checked_by_the_slot_itself(obs: retention.PgSlotObservation) -> None:
+    """wal_status is the server's word: a deadline passed is a risk, only lost is a loss."""
+    bound = retention.postgres_wal_bound(obs, MiB, now=T0)
+    assert bound.checked
+    later = T0 + timedelta(days=1)
+    assert bound.lost_at(later) is bound.lost
+
+
+def test_unreserved_is_a_risk_due_now_and_says_the_wal_is_still_there() -> None:
+    bound = retention.postgres_wal_bound(
+        pg(wal_status="unreserved", safe_wal_size=-2 * MiB), MiB, now=T0
+    )
+    assert (bound.deadline, bound.lost, bound.checked) == (T0, False, True)
+    assert not bound.lost_at(T0 + timedelta(hours=1))
+    assert "still there" in bound.message and "next checkpoint" in bound.message
+    assert "-2.0 MiB" in bound.message
+
+
+def test_a_server_without_wal_status_is_not_checked() -> None:
+    """PostgreSQL 12 says nothing about the slot's WAL (and has no limit either)."""
+    obs = pg(
+        server_version_num=120017,
+        wal_status=None,
+        safe_wal_size=None,
+        max_slot_wal_keep_size_bytes=None,
+    )
+    assert not retention.postgres_wal_bound(obs, MiB, now=T0).checked
+
+
+def test_the_idle_timeout_is_checked_by_the_slot_itself() -> None:
+    obs = pg(
+        server_version_num=180000,
+        active=False,
+        inactive_since=T0,
+        idle_replication_slot_timeout_seconds=60,
+    )
+    idle = retention.postgres_idle_bound(obs)
+    assert idle is not None and idle.checked
+    assert not idle.lost_at(T0 + timedelta(hours=1))
 
 
 def test_postgres_unlimited_reports_retained_bytes_and_the_disk() -> None:
