@@ -136,8 +136,36 @@ class PgSlotObservation:
         return WalSample(lsn=self.current_lsn, at=self.observed_at)
 
 
+def carried_wal_rate(
+    bytes_per_second: float | None, sample_lsn: str | None, sampled_at: datetime | None
+) -> WalRate | None:
+    """The rate as status last recorded it, to go on from after a restart; None if incomplete.
+
+    Status keeps the rate with the sample it was measured up to
+    (``walSampleLsn``, ``walSampledAt``): the next sample, however much later,
+    folds into it as if no process had stopped in between.  An LSN that does
+    not parse gives None (start measuring again), never a guess.
+    """
+    if sample_lsn is None or sampled_at is None:
+        return None
+    try:
+        lsn = units.parse_lsn(sample_lsn)
+    except ValueError:
+        return None
+    if bytes_per_second is not None and bytes_per_second < 0:
+        return None
+    sample = WalSample(lsn=lsn, at=sampled_at)
+    return WalRate(bytes_per_second=bytes_per_second, last=sample, samples=1)
+
+
 def _pg_figures(obs: PgSlotObservation, rate: float | None) -> dict[str, Figure]:
-    figures: dict[str, Figure] = {"slotName": obs.slot_name, "active": obs.active}
+    # The sample goes with the rate, so that status can carry both over a restart.
+    figures: dict[str, Figure] = {
+        "slotName": obs.slot_name,
+        "active": obs.active,
+        "walSampleLsn": units.format_lsn(obs.current_lsn),
+        "walSampledAt": units.rfc3339(obs.observed_at, fraction=True),
+    }
     if obs.wal_status is not None:
         figures["walStatus"] = obs.wal_status
     if obs.retained_bytes is not None:

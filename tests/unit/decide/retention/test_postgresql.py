@@ -297,6 +297,8 @@ def test_postgres_figures_name_what_was_measured() -> None:
         "safeBytes": 30 * MiB,
         "maxSlotWalKeepSizeBytes": 32 * MiB,
         "walBytesPerSecond": 2048.0,
+        "walSampleLsn": "0/6400000",
+        "walSampledAt": "2026-11-24T10:00:00.000000Z",
     }
     assert "30.0 MiB" in bound.message and "2.0 KiB/s" in bound.message
 
@@ -352,6 +354,54 @@ def test_the_idle_timeout_is_checked_by_the_slot_itself() -> None:
     idle = retention.postgres_idle_bound(obs)
     assert idle is not None and idle.checked
     assert not idle.lost_at(T0 + timedelta(hours=1))
+
+
+# --- the rate carried over a restart, from status ---
+
+
+@pytest.mark.parametrize(
+    ("rate", "lsn", "at", "expected"),
+    [
+        (
+            4096.0,
+            "0/6400000",
+            T0,
+            retention.WalRate(bytes_per_second=4096.0, last=sample(100 * MiB, 0)),
+        ),
+        # A sample without a rate yet: the next probe measures one at once.
+        (None, "1/0", T0, retention.WalRate(bytes_per_second=None, last=sample(1 << 32, 0))),
+        (4096.0, None, T0, None),  # no sample: measure afresh
+        (4096.0, "0/6400000", None, None),
+        (4096.0, "not-an-lsn", T0, None),
+        (-1.0, "0/6400000", T0, None),  # no rate is negative: not one we wrote
+    ],
+)
+def test_carried_wal_rate(
+    rate: float | None, lsn: str | None, at: datetime | None, expected: retention.WalRate | None
+) -> None:
+    assert retention.carried_wal_rate(rate, lsn, at) == expected
+
+
+def test_a_carried_rate_goes_on_as_if_no_process_had_stopped() -> None:
+    """The sample status kept, and the next one minutes later: the same rate as without a stop."""
+    steady = 10 * 1024.0
+    state = retention.update_wal_rate(None, sample(0, 0))
+    for t in range(30, 301, 30):
+        state = retention.update_wal_rate(state, sample(int(steady * t), t))
+    bound = retention.postgres_wal_bound(
+        pg(current_lsn=state.last.lsn, observed_at=state.last.at), state.bytes_per_second, now=T0
+    )
+    figures = bound.figures
+    assert isinstance(figures["walBytesPerSecond"], float)
+    assert isinstance(figures["walSampleLsn"], str) and isinstance(figures["walSampledAt"], str)
+    carried = retention.carried_wal_rate(
+        figures["walBytesPerSecond"],
+        figures["walSampleLsn"],
+        datetime.fromisoformat(figures["walSampledAt"]),
+    )
+    assert carried is not None and carried.last == state.last
+    after = retention.update_wal_rate(carried, sample(int(steady * 420), 420))
+    assert after.bytes_per_second == pytest.approx(steady)
 
 
 def test_postgres_unlimited_reports_retained_bytes_and_the_disk() -> None:
