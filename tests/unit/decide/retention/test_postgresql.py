@@ -57,8 +57,10 @@ def test_update_wal_rate_second_sample_is_the_instant_rate() -> None:
 @pytest.mark.parametrize(
     ("old_rate", "instant", "interval", "expected"),
     [
-        # Rising: half-life 30 s, so after 30 s half-way to the new rate.
-        (100.0, 300.0, 30, 200.0),
+        # Rising: half-life 10 s, so after 10 s half-way to the new rate,
+        # after 30 s (the operator's default probe interval) seven eighths of it.
+        (100.0, 300.0, 10, 200.0),
+        (100.0, 300.0, 30, 275.0),
         # Falling: half-life 15 min, so after 30 s only ~2.3 % of the way down.
         (300.0, 100.0, 30, 300.0 - 200.0 * (1 - 0.5 ** (30 / 900))),
         # Falling for one half-life: half-way.
@@ -96,6 +98,27 @@ def test_update_wal_rate_burst_does_not_whipsaw_the_deadline() -> None:
     assert state.bytes_per_second is not None
     assert steady < state.bytes_per_second < after_burst
     assert state.bytes_per_second > 0.9 * after_burst  # a single calm minute barely moves it
+
+
+@pytest.mark.parametrize(("probe_every", "within_s"), [(2, 26), (30, 30)])
+def test_a_doubled_rate_is_followed_within_half_a_minute(probe_every: int, within_s: int) -> None:
+    """A rising rate brings the deadline in, so the estimate follows it fast: within 10 %
+    of a doubled rate in about 25 s (sampled every 2 s), in one probe at the default 30 s.
+    (The bench, tests/bench/test_deadline_accuracy.py, measures it on a real server.)"""
+    rate = 512 * 1024
+    state = retention.update_wal_rate(None, sample(0, 0))
+    lsn, t = 0, 0
+    for _ in range(300 // probe_every):  # five minutes at the first rate
+        lsn, t = lsn + rate * probe_every, t + probe_every
+        state = retention.update_wal_rate(state, sample(lsn, t))
+    doubled_at, followed_at = t, None
+    while followed_at is None and t < doubled_at + 300:
+        lsn, t = lsn + 2 * rate * probe_every, t + probe_every
+        state = retention.update_wal_rate(state, sample(lsn, t))
+        assert state.bytes_per_second is not None
+        if state.bytes_per_second >= 0.9 * 2 * rate:
+            followed_at = t
+    assert followed_at is not None and followed_at - doubled_at <= within_s
 
 
 def test_update_wal_rate_resets_when_the_lsn_goes_back() -> None:
