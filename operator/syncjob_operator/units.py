@@ -114,17 +114,27 @@ def parse_lsn(text: str) -> int:
     return (int(match.group(1), 16) << 32) | int(match.group(2), 16)
 
 
+def format_lsn(position: int) -> str:
+    """A byte position as PostgreSQL writes an LSN ("16/B374D848"): :func:`parse_lsn` reversed."""
+    if not 0 <= position < 1 << 64:
+        raise ValueError(f"not an LSN: {position}")
+    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
+
+
 # --- timestamps -----------------------------------------------------------------
 
 
-def rfc3339(moment: datetime) -> str:
+def rfc3339(moment: datetime, *, fraction: bool = False) -> str:
     """RFC 3339 in UTC, second precision: what Kubernetes timestamps look like.
 
-    A naive ``moment`` is taken to be UTC.
+    ``fraction`` adds the microseconds, for a moment a rate is measured from
+    (a second's truncation is a large error over a few seconds).  A naive
+    ``moment`` is taken to be UTC.
     """
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    layout = "%Y-%m-%dT%H:%M:%S.%fZ" if fraction else "%Y-%m-%dT%H:%M:%SZ"
+    return moment.astimezone(UTC).strftime(layout)
 
 
 def parse_time(text: str | None) -> datetime | None:

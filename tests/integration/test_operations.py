@@ -40,53 +40,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.env import chart
 from tests.env.processes import free_port
 from tests.helpers.gitops import build_kstatus, kstatus, run_gopher_lua, run_lupa
 from tests.helpers.kube import KUBECTL, VENV_BIN, Kube, patch_paused
 from tests.helpers.manifests import deployment, secret, syncjob, workload_ref
+from tests.helpers.metrics import Sample, of_job, scrape, scrape_when_up
 from tests.helpers.operator import OperatorProcess
 from tests.helpers.status import condition, converged
 
 # --- 1. metrics ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sample:
-    name: str
-    labels: dict[str, str]
-    value: float
-
-
-def scrape(url: str) -> list[Sample]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        assert response.status == 200
-        text = response.read().decode()
-    return [
-        Sample(s.name, dict(s.labels), float(s.value))
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    ]
-
-
-def scrape_when_up(url: str) -> list[Sample]:
-    """``scrape`` for polling: nothing yet while the operator is still starting its server."""
-    try:
-        return scrape(url)
-    except urllib.error.URLError:
-        return []
-
-
-def of_job(samples: list[Sample], metric: str, namespace: str, name: str) -> list[Sample]:
-    return [
-        s
-        for s in samples
-        if s.name == metric
-        and s.labels.get("namespace") == namespace
-        and s.labels.get("name") == name
-    ]
 
 
 def test_metrics_follow_a_job_from_running_to_paused_to_deleted(

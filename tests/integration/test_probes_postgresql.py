@@ -12,7 +12,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -81,6 +81,9 @@ async def test_wal_shrinks_the_deadline_until_the_slot_is_lost(
     if obs.wal_status == "unreserved":
         assert bound.reason == "SlotUnreserved" and bound.deadline == obs.observed_at
         assert not bound.lost
+        # A risk named by the slot, not a loss: the WAL is still on disk.
+        assert bound.basis == retention.PG_WAL_STATUS and bound.checked
+        assert not bound.lost_at(obs.observed_at + timedelta(days=1))
     with pg_server.connect() as conn:
         conn.execute("CHECKPOINT")
     obs = await probe(pg_server, pg_slot)
@@ -107,6 +110,50 @@ async def test_a_slot_read_in_time_keeps_its_wal(pg_server: PostgresServer, pg_s
     assert after.wal_status == "reserved"
     assert after.safe_wal_size is not None and after.safe_wal_size > before.safe_wal_size + 8 * MiB
     assert after.retained_bytes is not None and after.retained_bytes < MiB
+
+
+async def test_an_unreserved_slot_that_is_read_is_reserved_again(
+    pg_server: PostgresServer, pg_slot: str
+) -> None:
+    """Unreserved is not lost: until a checkpoint removes the WAL, a consumer that reads the
+    slot brings it back to reserved, and the next probe gives an ordinary bound again.
+
+    No CHECKPOINT here: it would invalidate the slot.  restart_lsn of a logical
+    slot only moves to a running-xacts record past it, which PostgreSQL 15's
+    background writer logs every 15 s or so after WAL was written; so the slot
+    is advanced (what a resumed connector does, in effect) until it is
+    reserved, within a bound.
+    """
+    first = await probe(pg_server, pg_slot)
+    rate = retention.update_wal_rate(None, first.wal_sample)
+    write_wal(pg_server, PG_KEEP_SIZE_MB + 3)
+    obs = await probe(pg_server, pg_slot)
+    rate = retention.update_wal_rate(rate, obs.wal_sample)
+    assert obs.wal_status == "unreserved"
+    assert obs.safe_wal_size is not None and obs.safe_wal_size <= 0
+    bound = retention.postgres_bound(obs, rate.bytes_per_second, now=obs.observed_at)
+    assert (bound.basis, bound.reason, bound.lost) == (
+        retention.PG_WAL_STATUS,
+        "SlotUnreserved",
+        False,
+    )
+
+    started = time.monotonic()
+    deadline = started + 90
+    while True:
+        with pg_server.connect() as conn:
+            conn.execute("SELECT pg_replication_slot_advance(%s, pg_current_wal_lsn())", [pg_slot])
+        obs = await probe(pg_server, pg_slot)
+        if obs.wal_status != "unreserved" or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1)
+    print(f"\nreserved again {time.monotonic() - started:.1f}s after the first advance")
+    assert obs.wal_status == "reserved", obs
+    assert obs.safe_wal_size is not None and obs.safe_wal_size > (PG_KEEP_SIZE_MB - 2) * MiB
+    rate = retention.update_wal_rate(rate, obs.wal_sample)
+    bound = retention.postgres_bound(obs, rate.bytes_per_second, now=obs.observed_at)
+    assert bound.basis == retention.PG_SAFE_WAL_SIZE and not bound.lost
+    assert bound.reason in ("SafeWalSize", "WalRateNegligible")
 
 
 @pytest.fixture

@@ -9,15 +9,25 @@ through a Secret, exactly as in production.  The Debezium end-to-end version
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from tests.env.mariadb import MariaDBServer
 from tests.env.postgres import PostgresServer
 from tests.helpers.kube import Kube
 from tests.helpers.manifests import deployment, secret, syncjob, workload_ref
+from tests.helpers.metrics import Sample, of_job, scrape_when_up
 from tests.helpers.operator import OperatorProcess
-from tests.helpers.sources import mariadb_secret_data, postgres_secret_data, write_wal
+from tests.helpers.sources import (
+    PG_KEEP_SIZE_MB,
+    WalWriter,
+    mariadb_secret_data,
+    postgres_secret_data,
+    write_wal,
+)
 from tests.helpers.status import condition, converged, status
 
 DEPLOY = workload_ref("connect")
@@ -205,3 +215,167 @@ def test_probe_failure_names_the_cause_and_falls_back(
     text = str(s) + str(kube.events(namespace, "pgbad"))
     assert "not-the-password" not in text
     assert "not-the-password" not in operator.log.read_text(errors="replace")
+
+
+def paused_pg_job(
+    kube: Kube, namespace: str, server: PostgresServer, slot: str, name: str, warn_before: str
+) -> None:
+    """A job paused by scaling a Deployment, whose source is ``slot`` on ``server``; once Paused."""
+    kube.apply(secret("pg", postgres_secret_data(server)), namespace=namespace)
+    kube.apply(deployment("connect", 1), namespace=namespace)
+    source = {"type": "postgresql", "connectionSecretRef": {"name": "pg"}, "slotName": slot}
+    spec = {
+        "paused": True,
+        "workloads": [DEPLOY],
+        "source": source,
+        "retentionPolicy": {"warnBefore": warn_before},
+    }
+    kube.apply(syncjob(name, spec), namespace=namespace)
+    kube.wait_for("Paused", lambda: converged(kube, namespace, name, "Paused"))
+
+
+def warnings(kube: Kube, namespace: str, name: str, reason: str) -> int:
+    """How many times a Warning with ``reason`` was posted (an aggregated Event counts each)."""
+    return sum(
+        int(e.get("count") or 1)
+        for e in kube.events(namespace, name)
+        if e["type"] == "Warning" and e["reason"] == reason
+    )
+
+
+def risk_is(kube: Kube, namespace: str, name: str, want: str, reason: str) -> dict[str, Any] | None:
+    """The status once RetentionAtRisk is ``want`` with ``reason``."""
+    s = status(kube, namespace, name)
+    c = condition({"status": s}, "RetentionAtRisk")
+    return s if c and (c["status"], c["reason"]) == (want, reason) else None
+
+
+@pytest.fixture
+def keep_size_restored(pg_server: PostgresServer) -> Iterator[PostgresServer]:
+    """The session server's max_slot_wal_keep_size, put back after a test that changes it."""
+    try:
+        yield pg_server
+    finally:
+        pg_server.reload({"max_slot_wal_keep_size": f"{PG_KEEP_SIZE_MB}MB"})
+
+
+def test_postgres_unreserved_slot_is_at_risk_until_reserved_again_or_lost(
+    kube: Kube,
+    operator: OperatorProcess,
+    namespace: str,
+    keep_size_restored: PostgresServer,
+    pg_slot: str,
+) -> None:
+    """wal_status as PostgreSQL means it: unreserved is a risk (the WAL is still there), a slot
+    reserved again clears it, and only lost (a checkpoint removed the WAL) is RetentionExceeded."""
+    pg_server = keep_size_restored
+    paused_pg_job(kube, namespace, pg_server, pg_slot, "pgu", warn_before="1h")
+    kube.wait_for("the slot read", lambda: status(kube, namespace, "pgu").get("retention"))
+
+    # Past max_slot_wal_keep_size, no checkpoint: unreserved.
+    write_wal(pg_server, PG_KEEP_SIZE_MB + 4)
+    s = kube.wait_for(
+        "RetentionAtRisk=True/SlotUnreserved",
+        lambda: risk_is(kube, namespace, "pgu", "True", "SlotUnreserved"),
+        timeout=60,
+    )
+    assert s["retention"]["basis"] == "postgresql:wal_status" and s["retention"]["lost"] is False
+    exceeded = condition({"status": s}, "RetentionExceeded")
+    assert exceeded is not None and exceeded["status"] == "False"
+    ready = condition({"status": s}, "Ready")
+    assert ready is not None and (ready["status"], ready["reason"]) == ("True", "Paused")
+    kube.wait_for("the Warning", lambda: warnings(kube, namespace, "pgu", "SlotUnreserved") == 1)
+
+    # The keep size raised (what a DBA does to buy time): reserved again, the
+    # next probe gives an ordinary deadline, far beyond warnBefore.
+    pg_server.reload({"max_slot_wal_keep_size": "1TB"})
+    s = kube.wait_for(
+        "RetentionAtRisk=False/DeadlineFar",
+        lambda: risk_is(kube, namespace, "pgu", "False", "DeadlineFar"),
+        timeout=60,
+    )
+    assert s["retention"]["basis"] == "postgresql:safe_wal_size"
+    assert when(s["retentionDeadline"]) > datetime.now(UTC) + timedelta(hours=1)
+
+    # Back to the small keep size: unreserved again; then a checkpoint removes the WAL.
+    pg_server.reload({"max_slot_wal_keep_size": f"{PG_KEEP_SIZE_MB}MB"})
+    kube.wait_for(
+        "RetentionAtRisk=True/SlotUnreserved again",
+        lambda: risk_is(kube, namespace, "pgu", "True", "SlotUnreserved"),
+        timeout=60,
+    )
+    with pg_server.connect() as conn:
+        conn.execute("CHECKPOINT")
+
+    def lost() -> dict[str, Any] | None:
+        s = status(kube, namespace, "pgu")
+        c = condition({"status": s}, "RetentionExceeded")
+        return s if c and c["status"] == "True" else None
+
+    s = kube.wait_for("RetentionExceeded", lost, timeout=60)
+    assert s["retention"]["basis"] == "postgresql:wal_status" and s["retention"]["lost"] is True
+    ready = condition({"status": s}, "Ready")
+    assert ready is not None and (ready["status"], ready["reason"]) == (
+        "False",
+        "RetentionExceeded",
+    )
+    risk = condition({"status": s}, "RetentionAtRisk")
+    assert risk is not None and risk["status"] == "False"
+    kube.wait_for("the loss's Warning", lambda: warnings(kube, namespace, "pgu", "ChangeLogPurged"))
+
+
+def test_postgres_deadline_survives_an_operator_sigkill(
+    kube: Kube,
+    operator: OperatorProcess,
+    namespace: str,
+    pg_server: PostgresServer,
+    pg_slot: str,
+) -> None:
+    """Killed and restarted while a job is paused and at risk, the operator goes on from the
+    WAL rate in status: the same deadline, no condition flipped, no second Warning, and the
+    deadline's metric series there from the first scrape that shows the job."""
+    paused_pg_job(kube, namespace, pg_server, pg_slot, "pgk", warn_before="1000h")
+    # A steady writer: 32 MB last about three minutes, and the deadline stays put.
+    with WalWriter(pg_server, bytes_per_second=192 * 1024, limit_s=240):
+        kube.wait_for(
+            "RetentionAtRisk=True/DeadlineNear",
+            lambda: risk_is(kube, namespace, "pgk", "True", "DeadlineNear"),
+            timeout=60,
+        )
+        kube.wait_for("the Warning", lambda: warnings(kube, namespace, "pgk", "DeadlineNear") == 1)
+        time.sleep(5)  # a few more probes: the rate settles
+        before = status(kube, namespace, "pgk")
+        assert before["retention"]["walSampleLsn"] and before["retention"]["walSampledAt"]
+
+        operator.stop(kill=True)
+        operator.start()
+
+        # Every scrape from the first that shows the job has its deadline series.
+        def job_shown() -> list[Sample] | None:
+            samples = scrape_when_up(operator.metrics_url)
+            return samples if of_job(samples, "syncjob_phase", namespace, "pgk") else None
+
+        first = kube.wait_for(
+            "the job's series after the restart", job_shown, timeout=60, interval=0.05
+        )
+        assert of_job(first, "syncjob_retention_deadline_seconds", namespace, "pgk")
+        seen: list[dict[str, Any]] = []
+        stop_at = time.monotonic() + 12  # several probes (every 2 s) by the new process
+        while time.monotonic() < stop_at:
+            seen.append(status(kube, namespace, "pgk"))
+            samples = scrape_when_up(operator.metrics_url)
+            assert of_job(samples, "syncjob_retention_deadline_seconds", namespace, "pgk")
+            time.sleep(0.5)
+
+    after = seen[-1]
+    print(f"\ndeadline before {before['retentionDeadline']}, after {after['retentionDeadline']}")
+    assert all(s.get("retentionDeadline") for s in seen), "the deadline went away"
+    # The written deadline is kept unless it moved by more than a minute: it did not.
+    moved = when(after["retentionDeadline"]) - when(before["retentionDeadline"])
+    assert abs(moved) <= timedelta(seconds=60)
+    times = {c["type"]: c["lastTransitionTime"] for c in before["conditions"]}
+    for s in seen:
+        assert {c["type"]: c["lastTransitionTime"] for c in s["conditions"]} == times
+        risk = condition({"status": s}, "RetentionAtRisk")
+        assert risk is not None and risk["status"] == "True"
+    assert warnings(kube, namespace, "pgk", "DeadlineNear") == 1

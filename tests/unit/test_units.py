@@ -107,6 +107,21 @@ def test_parse_lsn(text: str, position: int) -> None:
     assert units.parse_lsn(text) == position
 
 
+@pytest.mark.parametrize(
+    ("position", "text"),
+    [(0, "0/0"), (0x16B3748, "0/16B3748"), ((0x16 << 32) | 0xB374D848, "16/B374D848")],
+)
+def test_format_lsn_is_what_postgresql_writes(position: int, text: str) -> None:
+    assert units.format_lsn(position) == text
+    assert units.parse_lsn(units.format_lsn(position)) == position
+
+
+@pytest.mark.parametrize("position", [-1, 2**64])
+def test_format_lsn_rejects_what_is_no_lsn(position: int) -> None:
+    with pytest.raises(ValueError, match="not an LSN"):
+        units.format_lsn(position)
+
+
 @pytest.mark.parametrize("text", ["", "16", "16/", "/B374D848", "16/XYZ", "1/2/3", "123456789/0"])
 def test_parse_lsn_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="invalid LSN"):
@@ -129,6 +144,12 @@ def test_parse_lsn_rejects(text: str) -> None:
 )
 def test_rfc3339(moment: datetime, text: str) -> None:
     assert units.rfc3339(moment) == text
+
+
+def test_rfc3339_with_the_fraction_reads_back_exactly() -> None:
+    moment = datetime(2026, 11, 24, 12, 0, 30, 123_456, tzinfo=UTC)
+    assert units.rfc3339(moment, fraction=True) == "2026-11-24T12:00:30.123456Z"
+    assert units.parse_time(units.rfc3339(moment, fraction=True)) == moment
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,18 @@ class RetentionStatus(fields.Model):
     message: str = Field(default="")
     retained_bytes: int | None = None
     safe_bytes: int | None = None
-    wal_bytes_per_second: float | None = None
+    wal_bytes_per_second: float | None = Field(
+        default=None, description="PostgreSQL: the smoothed WAL write rate, as of walSampledAt."
+    )
+    # The rate's last sample, kept with it so that a restarted operator (or
+    # the next leader) goes on measuring from it instead of from nothing.
+    wal_sample_lsn: str | None = Field(
+        default=None, description="PostgreSQL: the WAL position the rate was last measured at."
+    )
+    wal_sampled_at: str | None = Field(
+        default=None,
+        description="PostgreSQL: when walSampleLsn was read (the server's clock, RFC 3339).",
+    )
     expire_seconds: int | None = None
     lost: bool = False
 

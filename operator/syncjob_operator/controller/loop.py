@@ -199,6 +199,8 @@ class JobLoop:
         if spec.source is None and spec.kafka is None:
             return None, ()
         names = spec.connect.connectors if spec.connect is not None else []
+        # A process that has not measured the WAL rate yet goes on from the status.
+        self.prober.seed(previous.retention)
         return await self.prober.current(
             kube=self.shared.kube,
             namespace=self.namespace,

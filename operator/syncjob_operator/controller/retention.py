@@ -5,6 +5,11 @@ The glue between the probes (I/O) and the pure formulas in
 rate between probes and the last answer, so a resync between two probes does
 not touch the database.  A failed probe is reported, and falls back to
 ``spec.source.retention`` or to no deadline: never to a made-up one.
+
+The WAL rate outlives the process through status: the rate and the sample it
+was measured up to are written with the deadline, and a prober that has
+measured nothing yet starts from them (:meth:`RetentionProber.seed`), so the
+first pass after a restart or a leader change shows the same deadline.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from syncjob_operator.api import jobspec
+from syncjob_operator import units
+from syncjob_operator.api import jobspec, jobstatus
 from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import BackendError
@@ -88,6 +94,30 @@ class RetentionProber:
         self.last_probe = None
         self.bound = None
         self.errors = ()
+
+    def seed(self, shown: jobstatus.RetentionStatus | None) -> None:
+        """Go on from the WAL rate that status shows, while this process has measured none.
+
+        A status that does not carry a whole sample (another source, an older
+        operator, a hand edit) leaves the rate to be measured afresh.
+        """
+        if self.wal_rate is not None or shown is None:
+            return
+        try:
+            sampled_at = units.parse_time(shown.wal_sampled_at)
+        except ValueError:
+            return
+        self.wal_rate = retention.carried_wal_rate(
+            shown.wal_bytes_per_second, shown.wal_sample_lsn, sampled_at
+        )
+
+    async def postgres_bound(
+        self, connection: SourceConnection, *, slot_name: str, now: datetime
+    ) -> retention.RetentionBound:
+        """Read the slot, fold its WAL sample into the rate, and bound it."""
+        obs = await postgresql.probe_slot(connection, slot_name=slot_name)
+        self.wal_rate = retention.update_wal_rate(self.wal_rate, obs.wal_sample)
+        return retention.postgres_bound(obs, self.wal_rate.bytes_per_second, now=now)
 
     async def current(
         self,
@@ -194,9 +224,7 @@ class RetentionProber:
         if source.type == "postgresql":
             if not source.slot_name:
                 raise ValueError("spec.source.slotName is required for postgresql")
-            obs = await postgresql.probe_slot(connection, slot_name=source.slot_name)
-            self.wal_rate = retention.update_wal_rate(self.wal_rate, obs.wal_sample)
-            return retention.postgres_bound(obs, self.wal_rate.bytes_per_second, now=now)
+            return await self.postgres_bound(connection, slot_name=source.slot_name, now=now)
         if source.type in ("mysql", "mariadb"):
             settings = await mysql.probe_binlog(connection)
             return retention.mysql_bound(settings, paused_at=paused_at)

@@ -131,6 +131,8 @@ def with_retention(
         retained_bytes=_int(figures.get("retainedBytes")),
         safe_bytes=_int(figures.get("safeBytes")),
         wal_bytes_per_second=_float(figures.get("walBytesPerSecond")),
+        wal_sample_lsn=_str(figures.get("walSampleLsn")),
+        wal_sampled_at=_str(figures.get("walSampledAt")),
         expire_seconds=_int(figures.get("expireSeconds")),
         lost=lost,
     )
@@ -143,6 +145,10 @@ def with_retention(
 
 def _int(value: object) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _float(value: object) -> float | None:

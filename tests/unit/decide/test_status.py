@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -185,6 +186,26 @@ def test_retention_status(
         assert status.retention.retained_bytes == 1024
         assert status.retention.safe_bytes == 1 << 30
         assert status.retention.wal_bytes_per_second == 4096.0
+
+
+def test_retention_status_carries_the_wal_sample_with_the_rate() -> None:
+    """What a restarted operator goes on from: the rate and the sample it was measured up to."""
+    sampled = replace(
+        bound(),
+        figures={
+            "walBytesPerSecond": 4096.0,
+            "walSampleLsn": "0/6400000",
+            "walSampledAt": "2026-11-24T11:59:58.250000Z",
+        },
+    )
+    status = reconcile.decide(PAUSED_JOB, PAUSED_STEADY, ctx(PAUSED_BEFORE, retention=sampled))
+    shown = status.status.retention
+    assert shown is not None
+    assert (shown.wal_bytes_per_second, shown.wal_sample_lsn, shown.wal_sampled_at) == (
+        4096.0,
+        "0/6400000",
+        "2026-11-24T11:59:58.250000Z",
+    )
 
 
 def test_no_retention_while_running() -> None:

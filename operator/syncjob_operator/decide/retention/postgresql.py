@@ -5,6 +5,13 @@ back.  The server keeps ``safe_wal_size`` more bytes of it (13+) before the
 slot is lost; at the measured WAL rate that is the deadline.  PostgreSQL 18's
 ``idle_replication_slot_timeout`` invalidates a slot that stays inactive (a
 stopped connector) for that long.
+
+Every slot bound is *checked* (13+): the slot's ``wal_status`` is the
+server's own word on whether the WAL is still there, so a predicted deadline
+that passes is a risk to act on, and only ``lost`` (or an invalidation) is a
+loss.  ``unreserved`` is the last warning: beyond ``max_slot_wal_keep_size``
+but not removed until the next checkpoint, and undone if the slot advances
+or the keep size grows.
 """
 
 from __future__ import annotations
@@ -50,7 +57,13 @@ class WalRate:
 # The rate rises fast and falls slowly: a burst of writes brings the deadline
 # in at once (the slot fills at that pace), a lull moves it out only gradually,
 # so the deadline does not swing back and forth with each sample and errs early.
-RISE_HALF_LIFE = timedelta(seconds=30)
+# Why 10 s to rise: a rate still catching up makes the deadline late, the one
+# error that loses events.  Measured on a real server (tests/bench/
+# test_deadline_accuracy.py, a probe every 2 s), a doubled rate is followed to
+# within 10 % in about 25 s (it took longer than the 45 s left with 30 s), at
+# a cost of a percent or so earlier on a steady rate; at the default 30 s
+# probe interval seven eighths of a rise is taken at the next probe.
+RISE_HALF_LIFE = timedelta(seconds=10)
 FALL_HALF_LIFE = timedelta(minutes=15)
 
 
@@ -129,8 +142,36 @@ class PgSlotObservation:
         return WalSample(lsn=self.current_lsn, at=self.observed_at)
 
 
+def carried_wal_rate(
+    bytes_per_second: float | None, sample_lsn: str | None, sampled_at: datetime | None
+) -> WalRate | None:
+    """The rate as status last recorded it, to go on from after a restart; None if incomplete.
+
+    Status keeps the rate with the sample it was measured up to
+    (``walSampleLsn``, ``walSampledAt``): the next sample, however much later,
+    folds into it as if no process had stopped in between.  An LSN that does
+    not parse gives None (start measuring again), never a guess.
+    """
+    if sample_lsn is None or sampled_at is None:
+        return None
+    try:
+        lsn = units.parse_lsn(sample_lsn)
+    except ValueError:
+        return None
+    if bytes_per_second is not None and bytes_per_second < 0:
+        return None
+    sample = WalSample(lsn=lsn, at=sampled_at)
+    return WalRate(bytes_per_second=bytes_per_second, last=sample, samples=1)
+
+
 def _pg_figures(obs: PgSlotObservation, rate: float | None) -> dict[str, Figure]:
-    figures: dict[str, Figure] = {"slotName": obs.slot_name, "active": obs.active}
+    # The sample goes with the rate, so that status can carry both over a restart.
+    figures: dict[str, Figure] = {
+        "slotName": obs.slot_name,
+        "active": obs.active,
+        "walSampleLsn": units.format_lsn(obs.current_lsn),
+        "walSampledAt": units.rfc3339(obs.observed_at, fraction=True),
+    }
     if obs.wal_status is not None:
         figures["walStatus"] = obs.wal_status
     if obs.retained_bytes is not None:
@@ -154,10 +195,14 @@ def postgres_wal_bound(
     Lost when ``wal_status`` is ``lost`` or the slot carries an invalidation
     (17+: ``invalidation_reason``; 16+: ``conflicting``). ``unreserved`` (or a
     ``safe_wal_size`` at or below zero) means the next checkpoint removes WAL
-    the slot needs: the deadline is ``now``.
+    the slot needs: the deadline is ``now``, a risk and not yet a loss.  The
+    unreserved bound's basis is ``wal_status`` (that is what says so), so the
+    deadline written for it is replaced, not kept, once the slot is reserved
+    again.  Checked from 13 on, where the slot has a ``wal_status``.
     """
     slot = obs.slot_name
     figures = _pg_figures(obs, wal_bytes_per_second)
+    checked = obs.wal_status is not None
 
     def bound(
         reason: str,
@@ -167,7 +212,7 @@ def postgres_wal_bound(
         deadline: datetime | None = None,
         lost: bool = False,
     ) -> RetentionBound:
-        return RetentionBound(basis, deadline, lost, reason, message, figures)
+        return RetentionBound(basis, deadline, lost, reason, message, figures, checked)
 
     if obs.invalidation_reason is not None or obs.conflicting:
         why = obs.invalidation_reason or "conflict with recovery"
@@ -197,9 +242,18 @@ def postgres_wal_bound(
             basis=PG_UNLIMITED,
         )
     safe = obs.safe_wal_size
+    if obs.wal_status == "unreserved":
+        beyond = "" if safe is None else f" (safe_wal_size {units.format_bytes(safe)})"
+        return bound(
+            "SlotUnreserved",
+            f"Replication slot {slot} is beyond max_slot_wal_keep_size{beyond}: the WAL it "
+            "needs is still there, but the next checkpoint removes it.",
+            basis=PG_WAL_STATUS,
+            deadline=now,
+        )
     if safe is None:
         return bound("SafeWalSizeUnknown", f"The server reported no safe_wal_size for slot {slot}.")
-    if safe <= 0 or obs.wal_status == "unreserved":
+    if safe <= 0:
         return bound(
             "SlotUnreserved",
             f"Replication slot {slot} no longer reserves the WAL it needs (safe_wal_size "
@@ -252,6 +306,9 @@ def postgres_idle_bound(obs: PgSlotObservation) -> RetentionBound | None:
             f"{units.format_duration(timedelta(seconds=timeout))}: the server invalidates it then."
         ),
         figures={"slotName": obs.slot_name, "idleTimeoutSeconds": timeout},
+        # The server invalidates the slot and says so (invalidation_reason):
+        # until it does, the timeout passed is a risk, not a loss.
+        checked=True,
     )
 
 

@@ -57,8 +57,10 @@ def test_update_wal_rate_second_sample_is_the_instant_rate() -> None:
 @pytest.mark.parametrize(
     ("old_rate", "instant", "interval", "expected"),
     [
-        # Rising: half-life 30 s, so after 30 s half-way to the new rate.
-        (100.0, 300.0, 30, 200.0),
+        # Rising: half-life 10 s, so after 10 s half-way to the new rate,
+        # after 30 s (the operator's default probe interval) seven eighths of it.
+        (100.0, 300.0, 10, 200.0),
+        (100.0, 300.0, 30, 275.0),
         # Falling: half-life 15 min, so after 30 s only ~2.3 % of the way down.
         (300.0, 100.0, 30, 300.0 - 200.0 * (1 - 0.5 ** (30 / 900))),
         # Falling for one half-life: half-way.
@@ -96,6 +98,27 @@ def test_update_wal_rate_burst_does_not_whipsaw_the_deadline() -> None:
     assert state.bytes_per_second is not None
     assert steady < state.bytes_per_second < after_burst
     assert state.bytes_per_second > 0.9 * after_burst  # a single calm minute barely moves it
+
+
+@pytest.mark.parametrize(("probe_every", "within_s"), [(2, 26), (30, 30)])
+def test_a_doubled_rate_is_followed_within_half_a_minute(probe_every: int, within_s: int) -> None:
+    """A rising rate brings the deadline in, so the estimate follows it fast: within 10 %
+    of a doubled rate in about 25 s (sampled every 2 s), in one probe at the default 30 s.
+    (The bench, tests/bench/test_deadline_accuracy.py, measures it on a real server.)"""
+    rate = 512 * 1024
+    state = retention.update_wal_rate(None, sample(0, 0))
+    lsn, t = 0, 0
+    for _ in range(300 // probe_every):  # five minutes at the first rate
+        lsn, t = lsn + rate * probe_every, t + probe_every
+        state = retention.update_wal_rate(state, sample(lsn, t))
+    doubled_at, followed_at = t, None
+    while followed_at is None and t < doubled_at + 300:
+        lsn, t = lsn + 2 * rate * probe_every, t + probe_every
+        state = retention.update_wal_rate(state, sample(lsn, t))
+        assert state.bytes_per_second is not None
+        if state.bytes_per_second >= 0.9 * 2 * rate:
+            followed_at = t
+    assert followed_at is not None and followed_at - doubled_at <= within_s
 
 
 def test_update_wal_rate_resets_when_the_lsn_goes_back() -> None:
@@ -166,11 +189,12 @@ def pg(**overrides: Any) -> retention.PgSlotObservation:
         (pg(), None, retention.PG_SAFE_WAL_SIZE, "WalRateUnknown", False, None),
         (pg(), 0.0, retention.PG_SAFE_WAL_SIZE, "WalIdle", False, None),
         (pg(), 1e-6, retention.PG_SAFE_WAL_SIZE, "WalRateNegligible", False, None),
-        # Unreserved, or safe_wal_size used up: the next checkpoint removes WAL it needs.
+        # Unreserved, or safe_wal_size used up: the next checkpoint removes WAL it
+        # needs.  Not lost yet; wal_status is what says so, hence the basis.
         (
             pg(wal_status="unreserved", safe_wal_size=-512 * 1024),
             MiB,
-            retention.PG_SAFE_WAL_SIZE,
+            retention.PG_WAL_STATUS,
             "SlotUnreserved",
             False,
             T0,
@@ -296,8 +320,111 @@ def test_postgres_figures_name_what_was_measured() -> None:
         "safeBytes": 30 * MiB,
         "maxSlotWalKeepSizeBytes": 32 * MiB,
         "walBytesPerSecond": 2048.0,
+        "walSampleLsn": "0/6400000",
+        "walSampledAt": "2026-11-24T10:00:00.000000Z",
     }
     assert "30.0 MiB" in bound.message and "2.0 KiB/s" in bound.message
+
+
+@pytest.mark.parametrize(
+    "obs",
+    [
+        pg(),
+        pg(wal_status="extended"),
+        pg(wal_status="unreserved", safe_wal_size=-MiB),
+        pg(safe_wal_size=0),
+        pg(wal_status="lost", safe_wal_size=None),
+        pg(max_slot_wal_keep_size_bytes=None, safe_wal_size=None),
+    ],
+    ids=["reserved", "extended", "unreserved", "safe-used-up", "lost", "unlimited"],
+)
+def test_every_slot_bound_is_checked_by_the_slot_itself(obs: retention.PgSlotObservation) -> None:
+    """wal_status is the server's word: a deadline passed is a risk, only lost is a loss."""
+    bound = retention.postgres_wal_bound(obs, MiB, now=T0)
+    assert bound.checked
+    later = T0 + timedelta(days=1)
+    assert bound.lost_at(later) is bound.lost
+
+
+def test_unreserved_is_a_risk_due_now_and_says_the_wal_is_still_there() -> None:
+    bound = retention.postgres_wal_bound(
+        pg(wal_status="unreserved", safe_wal_size=-2 * MiB), MiB, now=T0
+    )
+    assert (bound.deadline, bound.lost, bound.checked) == (T0, False, True)
+    assert not bound.lost_at(T0 + timedelta(hours=1))
+    assert "still there" in bound.message and "next checkpoint" in bound.message
+    assert "-2.0 MiB" in bound.message
+
+
+def test_a_server_without_wal_status_is_not_checked() -> None:
+    """PostgreSQL 12 says nothing about the slot's WAL (and has no limit either)."""
+    obs = pg(
+        server_version_num=120017,
+        wal_status=None,
+        safe_wal_size=None,
+        max_slot_wal_keep_size_bytes=None,
+    )
+    assert not retention.postgres_wal_bound(obs, MiB, now=T0).checked
+
+
+def test_the_idle_timeout_is_checked_by_the_slot_itself() -> None:
+    obs = pg(
+        server_version_num=180000,
+        active=False,
+        inactive_since=T0,
+        idle_replication_slot_timeout_seconds=60,
+    )
+    idle = retention.postgres_idle_bound(obs)
+    assert idle is not None and idle.checked
+    assert not idle.lost_at(T0 + timedelta(hours=1))
+
+
+# --- the rate carried over a restart, from status ---
+
+
+@pytest.mark.parametrize(
+    ("rate", "lsn", "at", "expected"),
+    [
+        (
+            4096.0,
+            "0/6400000",
+            T0,
+            retention.WalRate(bytes_per_second=4096.0, last=sample(100 * MiB, 0)),
+        ),
+        # A sample without a rate yet: the next probe measures one at once.
+        (None, "1/0", T0, retention.WalRate(bytes_per_second=None, last=sample(1 << 32, 0))),
+        (4096.0, None, T0, None),  # no sample: measure afresh
+        (4096.0, "0/6400000", None, None),
+        (4096.0, "not-an-lsn", T0, None),
+        (-1.0, "0/6400000", T0, None),  # no rate is negative: not one we wrote
+    ],
+)
+def test_carried_wal_rate(
+    rate: float | None, lsn: str | None, at: datetime | None, expected: retention.WalRate | None
+) -> None:
+    assert retention.carried_wal_rate(rate, lsn, at) == expected
+
+
+def test_a_carried_rate_goes_on_as_if_no_process_had_stopped() -> None:
+    """The sample status kept, and the next one minutes later: the same rate as without a stop."""
+    steady = 10 * 1024.0
+    state = retention.update_wal_rate(None, sample(0, 0))
+    for t in range(30, 301, 30):
+        state = retention.update_wal_rate(state, sample(int(steady * t), t))
+    bound = retention.postgres_wal_bound(
+        pg(current_lsn=state.last.lsn, observed_at=state.last.at), state.bytes_per_second, now=T0
+    )
+    figures = bound.figures
+    assert isinstance(figures["walBytesPerSecond"], float)
+    assert isinstance(figures["walSampleLsn"], str) and isinstance(figures["walSampledAt"], str)
+    carried = retention.carried_wal_rate(
+        figures["walBytesPerSecond"],
+        figures["walSampleLsn"],
+        datetime.fromisoformat(figures["walSampledAt"]),
+    )
+    assert carried is not None and carried.last == state.last
+    after = retention.update_wal_rate(carried, sample(int(steady * 420), 420))
+    assert after.bytes_per_second == pytest.approx(steady)
 
 
 def test_postgres_unlimited_reports_retained_bytes_and_the_disk() -> None:
