@@ -5,7 +5,9 @@ What lives here is the I/O orchestration around the pure decision in
 
 - :mod:`.loop`: the loop each SyncJob runs, and its onDelete: Resume pass;
 - :mod:`.shared`: what all loops share (Kubernetes client, settings, Connect
-  clients, the Secret cache);
+  and Kafka admin clients, the Secret cache);
+- :mod:`.clients`: the pool those clients are kept in (reuse, close on a
+  rotated Secret or when idle), with the clock passed in and table tests;
 - :mod:`.observe`: one pass's look at the backends;
 - :mod:`.retention`: the paused job's retention prober;
 - the loop's bookkeeping as small units with the clock passed in, each with
