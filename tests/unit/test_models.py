@@ -431,3 +431,28 @@ def test_status_round_trips_in_camel_case() -> None:
         ],
     }
     assert v1alpha1.dump(v1alpha1.parse_status(copy.deepcopy(raw))) == raw
+
+
+def test_a_status_from_a_newer_operator_is_read_not_dropped() -> None:
+    # A rollback, or an older replica of a mixed-version pair, reads a status
+    # with fields it does not know: it keeps what it knows (pausedAt above all).
+    raw = {
+        "phase": "Paused",
+        "pausedAt": "2026-11-24T10:00:00Z",
+        "retention": {"basis": "postgresql:safe_wal_size", "someNewFigure": 7},
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Paused",
+                "lastTransitionTime": "2026-11-24T10:00:00Z",
+                "newField": "x",
+            }
+        ],
+        "newTopLevel": {"a": 1},
+    }
+    status = v1alpha1.parse_status(raw)
+    assert status.paused_at == "2026-11-24T10:00:00Z"
+    assert status.retention is not None
+    assert status.retention.basis == "postgresql:safe_wal_size"
+    assert [c.reason for c in status.conditions] == ["Paused"]

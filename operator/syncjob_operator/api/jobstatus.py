@@ -17,7 +17,18 @@ Phase = Literal["Running", "PausePending", "Pausing", "Paused", "Resuming", "Fai
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
-class Condition(fields.Model):
+class _StatusModel(fields.Model):
+    """A part of the status: fields it does not know are ignored, not refused.
+
+    A status may have been written by a newer operator (a rollback, or a
+    mixed-version pair during an upgrade); refusing its new fields would make
+    the whole status unreadable and lose what counts, pausedAt above all.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Condition(_StatusModel):
     """A condition as the Kubernetes API conventions define it."""
 
     type: str = Field(description="Ready, Reconciling, Stalled, Paused, RetentionAtRisk, ...")
@@ -30,7 +41,7 @@ class Condition(fields.Model):
     )
 
 
-class TaskStatus(fields.Model):
+class TaskStatus(_StatusModel):
     """One Kafka Connect task, as Connect reports it."""
 
     id: int
@@ -39,7 +50,7 @@ class TaskStatus(fields.Model):
     trace: str | None = Field(default=None, description="First lines of a failure's trace.")
 
 
-class ConnectorStatus(fields.Model):
+class ConnectorStatus(_StatusModel):
     """One connector of the job, as Kafka Connect (or Strimzi) reports it."""
 
     name: str
@@ -53,7 +64,7 @@ class ConnectorStatus(fields.Model):
     tasks: list[TaskStatus] = Field(default_factory=list)
 
 
-class WorkloadStatus(fields.Model):
+class WorkloadStatus(_StatusModel):
     """A scaled workload."""
 
     api_version: str
@@ -67,7 +78,7 @@ class WorkloadStatus(fields.Model):
     message: str | None = None
 
 
-class RetentionStatus(fields.Model):
+class RetentionStatus(_StatusModel):
     """Where the retention deadline comes from, and the figures behind it."""
 
     basis: str = Field(description="The bound that binds, e.g. postgresql:safe_wal_size.")
@@ -90,7 +101,7 @@ class RetentionStatus(fields.Model):
     lost: bool = False
 
 
-class AutoResumeStatus(fields.Model):
+class AutoResumeStatus(_StatusModel):
     """Set when the operator resumed a paused job by itself to keep its change log."""
 
     at: str = Field(description="When the operator resumed the job.")
@@ -99,10 +110,8 @@ class AutoResumeStatus(fields.Model):
     reason: str = Field(default="")
 
 
-class SyncJobStatus(fields.Model):
+class SyncJobStatus(_StatusModel):
     """The observed state of a SyncJob, written by the operator only when it changes."""
-
-    model_config = ConfigDict(extra="ignore")
 
     observed_generation: int | None = None
     stage: Stage | None = Field(default=None, description="Pending, Snapshot, CDC or Unknown.")
