@@ -37,8 +37,12 @@ from syncjob_operator.decide.retention.combine import (
 )
 from syncjob_operator.decide.retention.kafka import (
     KAFKA_RETENTION,
+    PartitionPosition,
+    SinkPositions,
     TopicRetention,
     kafka_bound,
+    records_to_read,
+    unread_offset,
 )
 from syncjob_operator.decide.retention.mysql import (
     MARIADB_EXPIRE,
@@ -87,8 +91,10 @@ __all__ = [
     "SQLSERVER_CLEANUP",
     "BinlogSettings",
     "Figure",
+    "PartitionPosition",
     "PgSlotObservation",
     "RetentionBound",
+    "SinkPositions",
     "TopicRetention",
     "WalRate",
     "WalSample",
@@ -104,7 +110,9 @@ __all__ = [
     "postgres_bounds",
     "postgres_idle_bound",
     "postgres_wal_bound",
+    "records_to_read",
     "sqlserver_bound",
+    "unread_offset",
     "update_wal_rate",
     "wal_rate_between",
 ]
