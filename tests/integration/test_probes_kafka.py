@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from syncjob_operator.decide import retention
@@ -94,3 +96,160 @@ async def test_no_broker_is_source_unreachable_within_the_bound() -> None:
         )
     assert time.monotonic() - started < 10
     assert "hunter2-secret" not in str(info.value)
+
+
+# --- where the sink stands: the deadline anchored at its oldest unread record ----------
+
+
+def produce(kafka: KafkaServer, topic: str, partition: int, timestamps: list[datetime]) -> None:
+    """Records at these (CreateTime) timestamps, in order, acknowledged by the broker."""
+    producer = Producer({"bootstrap.servers": kafka.bootstrap, "acks": "all"})
+    for i, at in enumerate(timestamps):
+        producer.produce(
+            topic, value=b"event-%d" % i, partition=partition, timestamp=int(at.timestamp() * 1000)
+        )
+    assert producer.flush(30) == 0, "records not acknowledged within 30s"
+
+
+def commit(kafka: KafkaServer, group: str, offsets: dict[tuple[str, int], int]) -> None:
+    """Commit offsets for a group with no members, as a paused sink leaves it.
+
+    On a broker that has just created __consumer_offsets, a commit was seen
+    to be acknowledged and then read back as "none", and reads to fail with
+    COORDINATOR_LOAD_IN_PROGRESS: commit again until it reads back (bounded).
+    """
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    commits = [
+        ConsumerGroupTopicPartitions(
+            group, [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        )
+    ]
+    asks = [ConsumerGroupTopicPartitions(group, [TopicPartition(t, p) for t, p in offsets])]
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            (done,) = admin.alter_consumer_group_offsets(commits, request_timeout=30).values()
+            done.result(timeout=30)
+            (future,) = admin.list_consumer_group_offsets(asks, request_timeout=30).values()
+            answer = future.result(timeout=30).topic_partitions
+            read: object = {(tp.topic, tp.partition): tp.offset for tp in answer}
+        except KafkaException as exc:
+            read = exc
+        if read == offsets:
+            return
+        assert time.monotonic() < deadline, f"group {group} reads back {read}, not {offsets}"
+        time.sleep(0.5)
+
+
+async def kafka_bound_now(
+    kafka: KafkaServer, topics: list[str], groups: list[str], paused_at: datetime
+) -> retention.RetentionBound:
+    config = {"bootstrap.servers": kafka.bootstrap}
+    found = await kafka_topics.probe_topic_retention(config, topics=topics, timeout_s=20)
+    sinks = await kafka_topics.probe_sink_positions(
+        config, topics=topics, groups=groups, timeout_s=20
+    )
+    bound = retention.kafka_bound(found.values(), paused_at=paused_at, sinks=sinks)
+    assert bound is not None
+    return bound
+
+
+def create_partitioned(kafka: KafkaServer, partitions: int, config: dict[str, str]) -> str:
+    name = f"orders-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config)],
+        request_timeout=30,
+    )
+    for future in futures.values():
+        future.result(timeout=30)
+    deadline = time.monotonic() + 30
+    while name not in admin.list_topics(timeout=5).topics:
+        assert time.monotonic() < deadline, f"topic {name} not in the broker's metadata"
+        time.sleep(0.1)
+    return name
+
+
+async def test_the_deadline_counts_from_the_oldest_record_the_sink_has_not_read(
+    kafka_server: KafkaServer,
+) -> None:
+    paused_at = datetime.now(UTC).replace(microsecond=0)
+    hour = timedelta(hours=1)
+    topic = create_partitioned(kafka_server, 2, {"retention.ms": str(3600 * 1000)})
+    # Partition 0: written from 40 minutes before the pause, read up to offset 2.
+    written = [paused_at - timedelta(minutes=40 - i) for i in range(6)]
+    produce(kafka_server, topic, 0, written)
+    # Partition 1: read to the end.
+    produce(kafka_server, topic, 1, [paused_at - timedelta(minutes=50)] * 3)
+    commit(kafka_server, "connect-orders-sink", {(topic, 0): 2, (topic, 1): 3})
+    # A second sink further on in partition 0 does not bind.
+    commit(kafka_server, "connect-audit-sink", {(topic, 0): 5, (topic, 1): 3})
+
+    started = time.monotonic()
+    bound = await kafka_bound_now(
+        kafka_server, [topic], ["connect-orders-sink", "connect-audit-sink"], paused_at
+    )
+    print(
+        f"\nretention + sink positions of 2 partitions, 2 groups: {time.monotonic() - started:.2f}s"
+    )
+    assert bound.deadline == written[2] + hour  # not paused_at + 1h
+    assert bound.deadline < paused_at + hour
+    assert (bound.lost, bound.checked, bound.reason) == (False, True, "TopicRetention")
+    assert bound.figures["partition"] == 0 and bound.figures["unreadOffset"] == 2
+    assert bound.figures["consumerGroup"] == "connect-orders-sink"
+    assert "offset 2 of 6" in bound.message
+
+    # Everything read: records written after the pause bind, pausedAt + retention.ms.
+    commit(kafka_server, "connect-orders-sink", {(topic, 0): 6})
+    bound = await kafka_bound_now(kafka_server, [topic], ["connect-orders-sink"], paused_at)
+    assert (bound.deadline, bound.checked) == (paused_at + hour, True)
+    assert "has read all of" in bound.message
+
+
+async def test_a_group_that_committed_nothing_counts_from_the_pause(
+    kafka_server: KafkaServer,
+) -> None:
+    paused_at = datetime.now(UTC).replace(microsecond=0)
+    topic = create_partitioned(kafka_server, 1, {"retention.ms": str(3600 * 1000)})
+    produce(kafka_server, topic, 0, [paused_at - timedelta(minutes=30)])
+    bound = await kafka_bound_now(kafka_server, [topic], ["connect-nobody"], paused_at)
+    assert (bound.deadline, bound.checked, bound.lost) == (
+        paused_at + timedelta(hours=1),
+        False,
+        False,
+    )
+    assert "counted from the pause" in bound.message
+    assert "connect-nobody has committed no offset" in bound.message
+    assert "sinkConsumerGroups" in bound.message
+
+
+async def test_records_kafka_deleted_before_the_sink_read_them_are_lost(
+    kafka_server: KafkaServer,
+) -> None:
+    # A 3-second retention; the broker checks retention every second (the fixture).
+    topic = create_partitioned(kafka_server, 1, {"retention.ms": "3000"})
+    produce(kafka_server, topic, 0, [datetime.now(UTC)] * 5)
+    commit(kafka_server, "connect-slow-sink", {(topic, 0): 1})
+    paused_at = datetime.now(UTC)
+    started = time.monotonic()
+    seen: list[tuple[float, retention.RetentionBound]] = []
+    while True:
+        bound = await kafka_bound_now(kafka_server, [topic], ["connect-slow-sink"], paused_at)
+        seen.append((time.monotonic() - started, bound))
+        if bound.lost:
+            break
+        # Generous: Kafka deletes within seconds here, a loaded machine may take longer.
+        assert time.monotonic() - started < 180, f"Kafka kept the records: {bound.message}"
+        await asyncio.sleep(0.5)
+    first = seen[0][1]
+    print(
+        f"\nKafka deleted the segment {seen[-1][0]:.1f}s after the commit ({len(seen)} probes); "
+        f"before that: {first.message if not first.lost else '(lost at the first probe)'}"
+    )
+    assert (bound.reason, bound.checked, bound.deadline) == ("TopicRecordsDeleted", True, None)
+    assert f"topic {topic} partition 0" in bound.message
+    assert "deleted 4 records" in bound.message and "committed offset 1" in bound.message
+    assert bound.figures["recordsLost"] == 4
+    # Before the deletion the bound was anchored at the unread record, and checked.
+    for _, earlier in seen[:-1]:
+        assert earlier.checked and not earlier.lost
