@@ -204,6 +204,7 @@ class JobLoop:
             now=now,
             interval=self.settings.retention_interval,
             source_offsets=self.observer.offsets_of(names),
+            sink_connectors=[n for n in names if self.observer.connector_types.get(n) == "sink"],
         )
 
     async def observe(

@@ -86,11 +86,15 @@ class RetentionProber:
         now: datetime,
         interval: float,
         source_offsets: Sequence[Mapping[str, Any]] = (),
+        sink_connectors: Sequence[str] = (),
     ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
         """The bound, probed again when ``interval`` seconds have passed since the last probe.
 
         ``source_offsets`` are the committed offsets of the job's source
-        connectors (Kafka Connect), used for SQL Server's commit LSN.
+        connectors (Kafka Connect), used for SQL Server's commit LSN;
+        ``sink_connectors`` the names of its sink connectors there, whose
+        consumer groups anchor the Kafka deadline unless
+        ``spec.kafka.sinkConsumerGroups`` names them.
         """
         due = self.last_probe is None or time.monotonic() - self.last_probe >= interval
         if due:
@@ -101,6 +105,7 @@ class RetentionProber:
                 paused_at=paused_at,
                 now=now,
                 source_offsets=source_offsets,
+                sink_connectors=sink_connectors,
             )
             self.last_probe = time.monotonic()
             self.probes += 1
@@ -115,6 +120,7 @@ class RetentionProber:
         paused_at: datetime,
         now: datetime,
         source_offsets: Sequence[Mapping[str, Any]] = (),
+        sink_connectors: Sequence[str] = (),
     ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
         errs: list[BackendError] = []
         bounds: list[retention.RetentionBound | None] = []
@@ -145,7 +151,11 @@ class RetentionProber:
             try:
                 bounds.append(
                     await self._kafka_bound(
-                        kube=kube, namespace=namespace, kafka=spec.kafka, paused_at=paused_at
+                        kube=kube,
+                        namespace=namespace,
+                        kafka=spec.kafka,
+                        paused_at=paused_at,
+                        groups=sink_groups(spec.kafka, sink_connectors),
                     )
                 )
             except probe_errors.ProbeError as exc:
@@ -191,7 +201,13 @@ class RetentionProber:
         )
 
     async def _kafka_bound(
-        self, *, kube: Kube, namespace: str, kafka: jobspec.KafkaSpec, paused_at: datetime
+        self,
+        *,
+        kube: Kube,
+        namespace: str,
+        kafka: jobspec.KafkaSpec,
+        paused_at: datetime,
+        groups: Sequence[str],
     ) -> retention.RetentionBound | None:
         client_config = {"bootstrap.servers": kafka.bootstrap_servers}
         if kafka.config_secret_ref is not None:
@@ -200,4 +216,38 @@ class RetentionProber:
                 raise ValueError(f"Secret {kafka.config_secret_ref.name} does not exist")
             client_config.update(data)
         topics = await kafka_topics.probe_topic_retention(client_config, topics=kafka.topics)
-        return retention.kafka_bound(topics.values(), paused_at=paused_at)
+        return retention.kafka_bound(
+            topics.values(),
+            paused_at=paused_at,
+            sinks=await _sink_positions(client_config, topics=kafka.topics, groups=groups),
+        )
+
+
+def sink_groups(kafka: jobspec.KafkaSpec, sink_connectors: Sequence[str]) -> list[str]:
+    """The sinks' consumer groups: as the spec names them, else Kafka Connect's default names.
+
+    Connect names a sink connector's group ``connect-<connector name>``
+    unless the connector sets ``consumer.override.group.id``, which only the
+    spec can then say.
+    """
+    if kafka.sink_consumer_groups:
+        return list(kafka.sink_consumer_groups)
+    return [f"connect-{name}" for name in sink_connectors]
+
+
+async def _sink_positions(
+    client_config: Mapping[str, str], *, topics: Sequence[str], groups: Sequence[str]
+) -> retention.SinkPositions:
+    """Where the sinks stand, or why that cannot be read (the bound then counts from the pause)."""
+    if not groups:
+        return retention.SinkPositions(
+            unknown="no sink consumer group is known: set spec.kafka.sinkConsumerGroups, or list "
+            "the sink connector in spec.connect"
+        )
+    try:
+        return await kafka_topics.probe_sink_positions(client_config, topics=topics, groups=groups)
+    except probe_errors.ProbeError as exc:
+        return retention.SinkPositions(
+            groups=tuple(groups),
+            unknown=f"reading consumer group {', '.join(groups)} failed: {exc.message}",
+        )
