@@ -33,7 +33,6 @@ from confluent_kafka import (
     OFFSET_INVALID,
     TIMESTAMP_NOT_AVAILABLE,
     Consumer,
-    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     TopicCollection,
@@ -54,8 +53,8 @@ from syncjob_operator.probes import errors
 
 CONFIG_KEYS = ("retention.ms", "retention.bytes", "cleanup.policy")
 
-# The probe consumer's own group: never joined (partitions are assigned), never
-# committed to.  librdkafka refuses a consumer without one.
+# The group of the consumer that reads records: never joined (partitions are
+# assigned), never committed to.  librdkafka refuses a consumer without one.
 PROBE_GROUP = "syncjob-operator-probe"
 
 # Ordered: the first one seen in this order names the cause.
@@ -138,12 +137,20 @@ def _admin(config: Mapping[str, str], *, timeout_s: float, on_error: ErrorSink) 
     return AdminClient(_client_config(config, timeout_s, on_error))
 
 
-def _consumer(config: Mapping[str, str], *, timeout_s: float, on_error: ErrorSink) -> Consumer:
-    """The one place a Consumer is made: read-only, assigned, never committing."""
+def _consumer(
+    config: Mapping[str, str], *, group: str, timeout_s: float, on_error: ErrorSink
+) -> Consumer:
+    """The one place a Consumer is made: it never subscribes, never commits.
+
+    ``group`` is the group whose committed offsets it may be asked for (its
+    ``committed()``), or :data:`PROBE_GROUP` for the one that reads records.
+    Without a subscription it never joins the group, so the group's members
+    and offsets are untouched.
+    """
     return Consumer(
         {
             **_client_config(config, timeout_s, on_error),
-            "group.id": PROBE_GROUP,
+            "group.id": group,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             # A record deleted between listing the offsets and fetching it is an
@@ -294,27 +301,36 @@ class _Reader:
         low, high = ends
         return {key: (low[key], high[key]) for key in low}
 
-    def committed(
-        self, group: str, partitions: list[TopicPartition]
-    ) -> dict[tuple[str, int], int | None]:
-        """The group's committed offset in each partition; None where it has committed nothing."""
-        # One group per request: librdkafka refuses more.
-        request = [
-            ConsumerGroupTopicPartitions(
-                group, [TopicPartition(p.topic, p.partition) for p in partitions]
-            )
-        ]
-        futures = self.admin.list_consumer_group_offsets(
-            request, request_timeout=self.budget.left()
+
+def _committed(
+    config: Mapping[str, str], group: str, partitions: list[TopicPartition], budget: _Budget
+) -> dict[tuple[str, int], int | None]:
+    """The group's committed offset in each partition; None where it has committed nothing.
+
+    Asked through a Consumer of that group (OffsetFetch), not the
+    AdminClient's list_consumer_group_offsets: librdkafka 2.16 crashes the
+    process (a NULL consumer group in rd_kafka_cgrp_op) when the coordinator
+    answers that one with NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS,
+    as a broker does while it loads __consumer_offsets (librdkafka issue
+    5040); a consumer's own group handles those answers by asking again.
+    """
+    seen = _Seen()
+    consumer = _consumer(config, group=group, timeout_s=budget.seconds, on_error=seen)
+    try:
+        answer = consumer.committed(
+            [TopicPartition(p.topic, p.partition) for p in partitions], timeout=budget.left()
         )
-        answer = self.result(futures[group], None)
-        found: dict[tuple[str, int], int | None] = {}
-        for tp in answer.topic_partitions:
-            if tp.error is not None:
-                raise _error(KafkaException(tp.error), tp.topic, self.config)
-            offset = int(tp.offset)
-            found[(tp.topic, tp.partition)] = None if offset == OFFSET_INVALID else offset
-        return found
+    except KafkaException as exc:
+        raise _failure(exc, seen, None, config, budget.seconds) from None
+    finally:
+        consumer.close()
+    found: dict[tuple[str, int], int | None] = {}
+    for tp in answer:
+        if tp.error is not None:
+            raise _error(KafkaException(tp.error), tp.topic, config)
+        offset = int(tp.offset)
+        found[(tp.topic, tp.partition)] = None if offset == OFFSET_INVALID else offset
+    return found
 
 
 def _timestamps(
@@ -328,7 +344,7 @@ def _timestamps(
     """
     if not wanted:
         return {}
-    consumer = _consumer(config, timeout_s=budget.seconds, on_error=_Seen())
+    consumer = _consumer(config, group=PROBE_GROUP, timeout_s=budget.seconds, on_error=_Seen())
     pending = {(topic, partition): offset for topic, partition, offset in wanted}
     found: dict[tuple[str, int, int], datetime] = {}
     try:
@@ -368,7 +384,9 @@ def _positions(
             high=marks[(topic, partition)][1],
         )
         for group in groups
-        for (topic, partition), committed in sorted(reader.committed(group, partitions).items())
+        for (topic, partition), committed in sorted(
+            _committed(config, group, partitions, budget).items()
+        )
     ]
     times = _timestamps(config, retention.records_to_read(positions), budget)
     return retention.SinkPositions(
