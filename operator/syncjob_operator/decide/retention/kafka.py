@@ -217,12 +217,13 @@ def _topic_candidates(
             )
             found.append(_Candidate(latest, topic, message, figures, checked=True))
         elif p.unread_time is None:
+            # Its time is unknown, but the offsets still tell whether it is gone.
             message = (
                 f"The record at offset {offset} of {where}, the oldest sink group {p.group} "
                 f"has not read, could not be read, so {kept} counts from the pause; this may "
                 "be late."
             )
-            found.append(_Candidate(latest, topic, message, figures, checked=False))
+            found.append(_Candidate(latest, topic, message, figures, checked=True))
         else:
             message = (
                 f"The oldest record sink group {p.group} has not read in {where} (offset "
@@ -249,10 +250,12 @@ def kafka_bound(
     be).  No partition's deadline is later than pausedAt + retention.ms:
     records written after the pause may still come.  A partition the sink has
     read to the end contributes just that.  Where the sink's position is not
-    known (``sinks`` None or ``unknown``, a record that could not be read),
-    the deadline counts from the pause and the message says so; the bound is
-    ``checked`` only when every position was read, and then only a committed
-    offset below the log start offset (records deleted unread) is a loss.
+    known (``sinks`` None or ``unknown``, a topic no group has committed in)
+    or the unread record could not be read, the deadline counts from the
+    pause and the message says so.  The bound is ``checked`` when the offsets
+    of every topic's reading groups were read (whether the record's time was
+    or not): then only a committed offset below the log start offset
+    (records deleted unread) is a loss.
 
     Compacted-only topics and ``-1`` set no time limit.  ``retention.bytes``
     can delete sooner; it is reported, not turned into a date.  None when

@@ -174,8 +174,9 @@ def sinks(*positions: retention.PartitionPosition) -> retention.SinkPositions:
             True,
             {"partition": 1, "unreadOffset": 4},
         ),
-        # The unread record could not be read: from the pause, unchecked.
-        ([HOUR], [position(committed=3)], T0 + timedelta(hours=1), False, {"partition": 0}),
+        # The unread record could not be read: from the pause; the offsets still tell a
+        # loss, so checked.
+        ([HOUR], [position(committed=3)], T0 + timedelta(hours=1), True, {"partition": 0}),
         # A topic no group reads (another sink's, or a group override): from the pause.
         (
             [HOUR, DAY],
