@@ -190,11 +190,18 @@ class RetentionProber:
             return retention.mysql_bound(settings, paused_at=paused_at)
         if source.type == "sqlserver":
             # Without a commit LSN (offsets not read yet, Connect < 3.5, only
-            # Strimzi KafkaConnectors) the bound counts from the pause and says so.
-            minutes, commit_time = await sqlserver.probe_cdc_retention(
+            # Strimzi KafkaConnectors) the bound counts from the pause and says
+            # so, and whether the cleanup passed the position is not checked.
+            cdc = await sqlserver.probe_cdc_retention(
                 connection, commit_lsn=earliest_commit_lsn(source_offsets)
             )
-            return retention.sqlserver_bound(minutes, commit_time=commit_time, paused_at=paused_at)
+            return retention.sqlserver_bound(
+                cdc.retention_minutes,
+                commit_time=cdc.commit_time,
+                paused_at=paused_at,
+                commit_lsn=cdc.commit_lsn,
+                cleanup=cdc.cleanup,
+            )
         raise probe_errors.ProbeError(
             f"{source.type} retention is not read from the database; set spec.source.retention",
             reason="ProbeUnsupported",

@@ -72,6 +72,9 @@ from syncjob_operator.decide.retention.postgresql import (
 )
 from syncjob_operator.decide.retention.sqlserver import (
     SQLSERVER_CLEANUP,
+    CaptureInstance,
+    CdcMinLsns,
+    lsn_text,
     sqlserver_bound,
 )
 
@@ -90,6 +93,8 @@ __all__ = [
     "RISE_HALF_LIFE",
     "SQLSERVER_CLEANUP",
     "BinlogSettings",
+    "CaptureInstance",
+    "CdcMinLsns",
     "Figure",
     "PartitionPosition",
     "PgSlotObservation",
@@ -105,6 +110,7 @@ __all__ = [
     "configured_bound",
     "deadline_moved",
     "kafka_bound",
+    "lsn_text",
     "mysql_bound",
     "postgres_bound",
     "postgres_bounds",
