@@ -179,6 +179,12 @@ def test_topic_retention_bounds_the_deadline_when_it_is_the_earliest(
         "a deadline", lambda: (st := status(kube, job)).get("retentionDeadline") and st, timeout=30
     )
     assert s["retention"]["basis"] == "kafka:retention.ms", s["retention"]
+    # The sink's group, named as Kafka Connect names it, was read: the sink had
+    # written every row, so nothing unread anchors earlier than the pause.
+    assert (
+        f"Sink group connect-{job.sink} has read all of topic {topic}"
+        in (s["retention"]["message"])
+    ), s["retention"]
     paused_at = s["pausedAt"].replace("Z", "+00:00")
     deadline = s["retentionDeadline"].replace("Z", "+00:00")
     from datetime import datetime, timedelta

@@ -1,9 +1,10 @@
-"""The retention deadline as the operator reports it, read from real databases.
+"""The retention deadline as the operator reports it, read from real databases and Kafka.
 
-The job here is paused by scaling a Deployment (no Kafka needed); its
+The job here is paused by scaling a Deployment (no Kafka Connect needed); its
 ``spec.source`` points at a real PostgreSQL replication slot or a real MariaDB,
-through a Secret, exactly as in production.  The Debezium end-to-end version
-(a real connector's slot pushed past its limit) is in tests/e2e.
+through a Secret, exactly as in production, and its ``spec.kafka`` at a real
+broker with a sink consumer group named in the spec.  The Debezium end-to-end
+version (a real connector's slot pushed past its limit) is in tests/e2e.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
 
+from tests.env.kafka import KafkaServer
 from tests.env.mariadb import MariaDBServer
 from tests.env.postgres import PostgresServer
 from tests.helpers.kube import Kube
@@ -29,6 +38,7 @@ from tests.helpers.sources import (
     write_wal,
 )
 from tests.helpers.status import condition, converged, status
+from tests.helpers.topics import commit, create_partitioned, produce
 
 DEPLOY = workload_ref("connect")
 
@@ -379,3 +389,73 @@ def test_postgres_deadline_survives_an_operator_sigkill(
         risk = condition({"status": s}, "RetentionAtRisk")
         assert risk is not None and risk["status"] == "True"
     assert warnings(kube, namespace, "pgk", "DeadlineNear") == 1
+
+
+def test_kafka_deadline_from_the_sinks_unread_record_then_the_loss(
+    kube: Kube, operator: OperatorProcess, namespace: str, kafka_server: KafkaServer
+) -> None:
+    topic = create_partitioned(kafka_server, 1, {"retention.ms": str(3600 * 1000)})
+    start = datetime.now(UTC).replace(microsecond=0)
+    written = [start - timedelta(minutes=40 - i) for i in range(6)]
+    produce(kafka_server, topic, 0, written)
+    commit(kafka_server, "mongo-orders", {(topic, 0): 2})
+    kube.apply(deployment("connect", 1), namespace=namespace)
+    kube.apply(
+        syncjob(
+            "kaf",
+            {
+                "paused": True,
+                "workloads": [DEPLOY],
+                "kafka": {
+                    "bootstrapServers": kafka_server.bootstrap,
+                    "topics": [topic],
+                    "sinkConsumerGroups": ["mongo-orders"],
+                },
+                "retentionPolicy": {"warnBefore": "10m"},
+            },
+        ),
+        namespace=namespace,
+    )
+    kube.wait_for("Paused", lambda: converged(kube, namespace, "kaf", "Paused"))
+
+    def anchored() -> dict[str, Any] | None:
+        # A probe that could not fetch the record (a loaded machine) counts from the
+        # pause and says so; the next one anchors.
+        st = status(kube, namespace, "kaf")
+        return st if "oldest record" in st.get("retention", {}).get("message", "") else None
+
+    s = kube.wait_for("a deadline anchored at the unread record", anchored)
+    # The record at the committed offset was written 38 minutes before the start:
+    # its deadline, not pausedAt + 1h.
+    assert s["retention"]["basis"] == "kafka:retention.ms"
+    assert when(s["retentionDeadline"]) == written[2] + timedelta(hours=1)
+    assert when(s["retentionDeadline"]) < when(s["pausedAt"]) + timedelta(hours=1)
+    assert "mongo-orders" in s["retention"]["message"] and "offset 2" in s["retention"]["message"]
+    risk = condition({"status": s}, "RetentionAtRisk")
+    assert risk is not None and risk["status"] == "False", risk
+
+    # The topic's retention cut to 3 seconds: Kafka deletes the records the
+    # sink never read, and the operator reads the loss from the log start offset.
+    admin = AdminClient({"bootstrap.servers": kafka_server.bootstrap})
+    resource = ConfigResource(
+        ResourceType.TOPIC,
+        topic,
+        incremental_configs=[
+            ConfigEntry("retention.ms", "3000", incremental_operation=AlterConfigOpType.SET)
+        ],
+    )
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+    cut = time.monotonic()
+
+    def exceeded() -> dict[str, Any] | None:
+        c = condition({"status": status(kube, namespace, "kaf")}, "RetentionExceeded")
+        return c if c and c["status"] == "True" else None
+
+    c = kube.wait_for("RetentionExceeded", exceeded, timeout=120)
+    print(f"\nRetentionExceeded {time.monotonic() - cut:.1f}s after retention.ms was cut to 3s")
+    assert f"topic {topic} partition 0" in c["message"] and "deleted 4 records" in c["message"]
+    s = status(kube, namespace, "kaf")
+    assert s["retention"]["lost"] is True
+    ready = condition({"status": s}, "Ready")
+    assert ready is not None and ready["reason"] == "RetentionExceeded"

@@ -177,6 +177,19 @@ class KafkaSpec(fields.Model):
         ),
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
+    sink_consumer_groups: list[Annotated[str, Field(min_length=1, max_length=249)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description=(
+            "The consumer groups of the job's sinks. How far they have read the topics anchors "
+            "the Kafka deadline (the oldest record a sink has not read + retention.ms), and a "
+            "committed offset below a partition's log start offset means records were deleted "
+            "unread. When empty: connect-<name> for each sink connector of spec.connect (Kafka "
+            "Connect's default); set it when a sink sets consumer.override.group.id, or for "
+            "sinks paused by spec.workloads or spec.kafkaConnectors."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
 
 
 class RetentionPolicy(fields.Model):

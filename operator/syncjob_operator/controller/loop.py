@@ -210,6 +210,7 @@ class JobLoop:
             interval=self.settings.retention_interval,
             source_offsets=self.observer.offsets_of(names),
             kafka_admins=self.shared,
+            sink_connectors=[n for n in names if self.observer.connector_types.get(n) == "sink"],
         )
 
     async def observe(

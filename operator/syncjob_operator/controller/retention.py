@@ -130,11 +130,15 @@ class RetentionProber:
         interval: float,
         source_offsets: Sequence[Mapping[str, Any]] = (),
         kafka_admins: KafkaAdmins | None = None,
+        sink_connectors: Sequence[str] = (),
     ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
         """The bound, probed again when ``interval`` seconds have passed since the last probe.
 
         ``source_offsets`` are the committed offsets of the job's source
-        connectors (Kafka Connect), used for SQL Server's commit LSN.
+        connectors (Kafka Connect), used for SQL Server's commit LSN;
+        ``sink_connectors`` the names of its sink connectors there, whose
+        consumer groups anchor the Kafka deadline unless
+        ``spec.kafka.sinkConsumerGroups`` names them.
         ``kafka_admins`` gives kept Kafka clients; without, each Kafka probe
         makes and closes its own.
         """
@@ -148,6 +152,7 @@ class RetentionProber:
                 now=now,
                 source_offsets=source_offsets,
                 kafka_admins=kafka_admins,
+                sink_connectors=sink_connectors,
             )
             self.last_probe = time.monotonic()
             self.probes += 1
@@ -163,6 +168,7 @@ class RetentionProber:
         now: datetime,
         source_offsets: Sequence[Mapping[str, Any]] = (),
         kafka_admins: KafkaAdmins | None = None,
+        sink_connectors: Sequence[str] = (),
     ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
         errs: list[BackendError] = []
         bounds: list[retention.RetentionBound | None] = []
@@ -198,6 +204,7 @@ class RetentionProber:
                         kafka=spec.kafka,
                         paused_at=paused_at,
                         admins=kafka_admins,
+                        groups=sink_groups(spec.kafka, sink_connectors),
                     )
                 )
             except probe_errors.ProbeError as exc:
@@ -230,11 +237,18 @@ class RetentionProber:
             return retention.mysql_bound(settings, paused_at=paused_at)
         if source.type == "sqlserver":
             # Without a commit LSN (offsets not read yet, Connect < 3.5, only
-            # Strimzi KafkaConnectors) the bound counts from the pause and says so.
-            minutes, commit_time = await sqlserver.probe_cdc_retention(
+            # Strimzi KafkaConnectors) the bound counts from the pause and says
+            # so, and whether the cleanup passed the position is not checked.
+            cdc = await sqlserver.probe_cdc_retention(
                 connection, commit_lsn=earliest_commit_lsn(source_offsets)
             )
-            return retention.sqlserver_bound(minutes, commit_time=commit_time, paused_at=paused_at)
+            return retention.sqlserver_bound(
+                cdc.retention_minutes,
+                commit_time=cdc.commit_time,
+                paused_at=paused_at,
+                commit_lsn=cdc.commit_lsn,
+                cleanup=cdc.cleanup,
+            )
         raise probe_errors.ProbeError(
             f"{source.type} retention is not read from the database; set spec.source.retention",
             reason="ProbeUnsupported",
@@ -248,6 +262,7 @@ class RetentionProber:
         kafka: jobspec.KafkaSpec,
         paused_at: datetime,
         admins: KafkaAdmins | None = None,
+        groups: Sequence[str],
     ) -> retention.RetentionBound | None:
         # Read at every probe (every retention interval), not cached: a fixed
         # or rotated Secret is used at the next probe.
@@ -268,4 +283,38 @@ class RetentionProber:
             if admins is not None and not isinstance(exc, probe_errors.TopicNotFoundError):
                 admins.kafka_failed(namespace, kafka, client_config)
             raise
-        return retention.kafka_bound(topics.values(), paused_at=paused_at)
+        return retention.kafka_bound(
+            topics.values(),
+            paused_at=paused_at,
+            sinks=await _sink_positions(client_config, topics=kafka.topics, groups=groups),
+        )
+
+
+def sink_groups(kafka: jobspec.KafkaSpec, sink_connectors: Sequence[str]) -> list[str]:
+    """The sinks' consumer groups: as the spec names them, else Kafka Connect's default names.
+
+    Connect names a sink connector's group ``connect-<connector name>``
+    unless the connector sets ``consumer.override.group.id``, which only the
+    spec can then say.
+    """
+    if kafka.sink_consumer_groups:
+        return list(kafka.sink_consumer_groups)
+    return [f"connect-{name}" for name in sink_connectors]
+
+
+async def _sink_positions(
+    client_config: Mapping[str, str], *, topics: Sequence[str], groups: Sequence[str]
+) -> retention.SinkPositions:
+    """Where the sinks stand, or why that cannot be read (the bound then counts from the pause)."""
+    if not groups:
+        return retention.SinkPositions(
+            unknown="no sink consumer group is known: set spec.kafka.sinkConsumerGroups, or list "
+            "the sink connector in spec.connect"
+        )
+    try:
+        return await kafka_topics.probe_sink_positions(client_config, topics=topics, groups=groups)
+    except probe_errors.ProbeError as exc:
+        return retention.SinkPositions(
+            groups=tuple(groups),
+            unknown=f"reading consumer group {', '.join(groups)} failed: {exc.message}",
+        )

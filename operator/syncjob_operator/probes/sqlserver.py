@@ -20,12 +20,20 @@ database named in the connection Secret (which must be the CDC-enabled one:
   position committed (server local time, turned into UTC with the server's
   current offset). NULL when ``cdc.lsn_time_mapping`` has no entry for that
   LSN, typically because cleanup already removed it.
+- ``cdc.change_tables`` with ``sys.fn_cdc_get_min_lsn(capture_instance)``:
+  the lowest LSN each capture instance still holds, which the cleanup moves
+  forward; one past the offset's commit LSN means changes the job needs are
+  gone (:func:`syncjob_operator.decide.retention.sqlserver_bound`).  Asked
+  only with a commit LSN.  A login that may not read ``cdc.change_tables``
+  (or a capture instance) leaves the deadline standing and the loss unknown,
+  and the bound says so.
 
 What was and was not run, plainly: no SQL Server can run where this was
 written (no container runtime; not packaged for Debian), so **the queries and
 the login have never run against a real SQL Server**. What is tested
 (``tests/unit/probes/test_sqlserver_probe.py``): the row parsers and the bound on
-recorded result rows (as pytds returns them: tuples and dicts), the LSN
+recorded result rows (as pytds returns them: tuples and dicts), the loss read
+from the capture instances' minimum LSNs on recorded rows, the LSN
 validation (injection attempts rejected before any I/O), the mapping of
 pytds's own exception types onto :mod:`errors` (with the password never in a
 message), the prober's choice of the earliest commit LSN, and one piece of
@@ -48,11 +56,13 @@ import re
 import ssl
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytds  # type: ignore[import-untyped]  # python-tds ships no type information
 
+from syncjob_operator.decide import retention
 from syncjob_operator.probes import errors
 from syncjob_operator.probes.connection import SourceConnection
 
@@ -77,6 +87,15 @@ CDC_ENABLED_SQL = (
 COMMIT_TIME_SQL = (
     "SELECT sys.fn_cdc_map_lsn_to_time(CAST(%s AS binary(10))) AS commit_time, "
     "DATEPART(TZOFFSET, SYSDATETIMEOFFSET()) AS utc_offset_minutes"
+)
+
+# Every capture instance of the current database, the lowest LSN its change
+# table still holds (0x00.. for an instance the login may not read), and when
+# capture began (server local time, turned into UTC with the offset).
+CAPTURE_INSTANCES_SQL = (
+    "SELECT capture_instance, sys.fn_cdc_get_min_lsn(capture_instance) AS min_lsn, "
+    "create_date, DATEPART(TZOFFSET, SYSDATETIMEOFFSET()) AS utc_offset_minutes "
+    "FROM cdc.change_tables"
 )
 
 # SQL Server error numbers the probe maps.
@@ -130,6 +149,55 @@ def retention_minutes_from_rows(rows: Sequence[Row]) -> int | None:
     return minutes
 
 
+@dataclass(frozen=True)
+class CdcObservation:
+    """What :func:`probe_cdc_retention` read.
+
+    ``commit_lsn`` is the offset's LSN as sent (10 bytes), ``cleanup`` the
+    capture instances' minimum LSNs (None when no commit LSN was given, so
+    nothing was compared).
+    """
+
+    retention_minutes: int | None
+    commit_time: datetime | None
+    commit_lsn: bytes | None = None
+    cleanup: retention.CdcMinLsns | None = None
+
+
+def _utc(value: datetime, offset_minutes: object) -> datetime:
+    """A server local time as UTC, with the server's offset (minutes east of UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone(timedelta(minutes=int(str(offset_minutes or 0)))))
+    return value.astimezone(UTC)
+
+
+def capture_instances_from_rows(rows: Sequence[Row]) -> tuple[retention.CaptureInstance, ...]:
+    """Each capture instance with its minimum LSN (None for the server's all-zero answer)."""
+    found: list[retention.CaptureInstance] = []
+    for row in rows:
+        name = _cell(row, "capture_instance", 0)
+        raw = _cell(row, "min_lsn", 1)
+        created = _cell(row, "create_date", 2)
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"capture_instance is {name!r}, expected a name")
+        if raw is not None and not isinstance(raw, bytes | bytearray):
+            raise ValueError(f"min_lsn is {type(raw).__name__}, expected binary(10)")
+        if raw is not None and len(raw) != 10:
+            raise ValueError(f"min_lsn has {len(raw)} bytes, expected 10")
+        if isinstance(created, str):
+            created = datetime.fromisoformat(created)
+        if created is not None and not isinstance(created, datetime):
+            raise ValueError(f"create_date is {type(created).__name__}, expected a datetime")
+        found.append(
+            retention.CaptureInstance(
+                name=name,
+                min_lsn=bytes(raw) if raw is not None and any(raw) else None,
+                created=_utc(created, _cell(row, "utc_offset_minutes", 3)) if created else None,
+            )
+        )
+    return tuple(found)
+
+
 def commit_time_from_rows(rows: Sequence[Row]) -> datetime | None:
     """The offset's commit time as an aware UTC datetime; None when the server cannot map it.
 
@@ -145,10 +213,7 @@ def commit_time_from_rows(rows: Sequence[Row]) -> datetime | None:
         value = datetime.fromisoformat(value)
     if not isinstance(value, datetime):
         raise ValueError(f"commit_time is {type(value).__name__}, expected a datetime")
-    if value.tzinfo is None:
-        offset = int(str(_cell(rows[0], "utc_offset_minutes", 1) or 0))
-        value = value.replace(tzinfo=timezone(timedelta(minutes=offset)))
-    return value.astimezone(UTC)
+    return _utc(value, _cell(rows[0], "utc_offset_minutes", 1))
 
 
 def _where(connection: SourceConnection) -> str:
@@ -248,7 +313,7 @@ def _read_mapped(
     commit_lsn: bytes | None,
     login_timeout_s: float,
     query_timeout_s: float,
-) -> tuple[int | None, datetime | None]:
+) -> CdcObservation:
     """:func:`_read` with every driver error turned into an :mod:`errors` type (in the thread)."""
     try:
         return _read(
@@ -271,7 +336,7 @@ def _read(
     commit_lsn: bytes | None,
     login_timeout_s: float,
     query_timeout_s: float,
-) -> tuple[int | None, datetime | None]:
+) -> CdcObservation:
     with _tls(connection) as (cafile, validate_host):
         conn = pytds.connect(
             dsn=connection.host,
@@ -306,8 +371,22 @@ def _read(
                 reason="CdcCleanupJobMissing",
             )
         if commit_lsn is None:
-            return minutes, None
-        return minutes, commit_time_from_rows(_rows(cur, COMMIT_TIME_SQL, (commit_lsn,)))
+            return CdcObservation(minutes, None)
+        commit_time = commit_time_from_rows(_rows(cur, COMMIT_TIME_SQL, (commit_lsn,)))
+        return CdcObservation(minutes, commit_time, commit_lsn, _min_lsns(cur, connection))
+
+
+def _min_lsns(cur: Any, connection: SourceConnection) -> retention.CdcMinLsns:
+    """The capture instances' minimum LSNs; a login that may not read them, said plainly."""
+    try:
+        rows = _rows(cur, CAPTURE_INSTANCES_SQL)
+    except pytds.DatabaseError as exc:
+        if (exc.msg_no or exc.number) not in PERMISSION_DENIED:
+            raise
+        return retention.CdcMinLsns(
+            unknown=f"the login may not read cdc.change_tables ({_detail(exc, connection)})"
+        )
+    return retention.CdcMinLsns(instances=capture_instances_from_rows(rows))
 
 
 async def probe_cdc_retention(
@@ -315,13 +394,14 @@ async def probe_cdc_retention(
     *,
     commit_lsn: str | None,
     timeout_s: float = 15.0,
-) -> tuple[int | None, datetime | None]:
-    """Read the CDC cleanup retention (minutes) and the commit time of ``commit_lsn``.
+) -> CdcObservation:
+    """Read the CDC cleanup retention (minutes), and the commit time of ``commit_lsn``
+    and the capture instances' minimum LSNs to compare it with.
 
     ``commit_lsn`` is Debezium's offset value ("0000002b:00000a40:0003");
-    None skips the second query. It is validated before any I/O and sent as
-    a binary parameter. The commit time is None when the server cannot map
-    the LSN. Never returns None minutes: a database without a cleanup job
+    None skips the queries that need it. It is validated before any I/O and
+    sent as a binary parameter. The commit time is None when the server
+    cannot map the LSN. Never returns None minutes: a database without a cleanup job
     raises ``CdcNotEnabled`` or ``CdcCleanupJobMissing`` (the handler then
     falls back to ``spec.source.retention``), since claiming "never purged"
     on a missing row would be a guess.

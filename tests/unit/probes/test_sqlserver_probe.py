@@ -231,21 +231,48 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordedServer]:
             sqlserver.COMMIT_TIME_SQL: [
                 {"commit_time": datetime(2026, 11, 24, 9, 0), "utc_offset_minutes": 0}
             ],
+            # Two capture instances, both still holding changes from before the offset.
+            sqlserver.CAPTURE_INSTANCES_SQL: [
+                {
+                    "capture_instance": "dbo_orders",
+                    "min_lsn": bytes.fromhex("0000002A00000C380003"),
+                    "create_date": datetime(2026, 11, 1, 8, 0),
+                    "utc_offset_minutes": 0,
+                },
+                {
+                    "capture_instance": "dbo_customers",
+                    "min_lsn": LSN_BYTES,
+                    "create_date": datetime(2026, 11, 1, 8, 0),
+                    "utc_offset_minutes": 0,
+                },
+            ],
         }
     )
     monkeypatch.setattr(pytds, "connect", recorded.connect)
     yield recorded
 
 
-def probe(commit_lsn: str | None = LSN, **kwargs: Any) -> tuple[int | None, datetime | None]:
+def probe(commit_lsn: str | None = LSN, **kwargs: Any) -> sqlserver.CdcObservation:
     return asyncio.run(sqlserver.probe_cdc_retention(CONN, commit_lsn=commit_lsn, **kwargs))
 
 
+def read(obs: sqlserver.CdcObservation) -> tuple[int | None, datetime | None]:
+    return obs.retention_minutes, obs.commit_time
+
+
 def test_probe_reads_retention_and_commit_time(server: RecordedServer) -> None:
-    assert probe() == (4320, datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    obs = probe()
+    assert read(obs) == (4320, datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
     assert [sql for sql, _ in server.executed] == [
         sqlserver.CLEANUP_RETENTION_SQL,
         sqlserver.COMMIT_TIME_SQL,
+        sqlserver.CAPTURE_INSTANCES_SQL,
+    ]
+    assert obs.commit_lsn == LSN_BYTES
+    assert obs.cleanup is not None
+    assert [(i.name, i.min_lsn) for i in obs.cleanup.instances] == [
+        ("dbo_orders", bytes.fromhex("0000002A00000C380003")),
+        ("dbo_customers", LSN_BYTES),
     ]
     # The LSN travels as 10 bytes in a parameter, never in the SQL text.
     assert server.executed[1][1] == (LSN_BYTES,)
@@ -261,8 +288,10 @@ def test_probe_reads_retention_and_commit_time(server: RecordedServer) -> None:
 
 
 def test_probe_without_a_commit_lsn_skips_the_time_query(server: RecordedServer) -> None:
-    assert probe(None) == (4320, None)
+    obs = probe(None)
+    assert read(obs) == (4320, None)
     assert [sql for sql, _ in server.executed] == [sqlserver.CLEANUP_RETENTION_SQL]
+    assert (obs.commit_lsn, obs.cleanup) == (None, None)  # nothing to compare with
 
 
 def test_probe_with_a_null_commit_time(server: RecordedServer) -> None:
@@ -270,7 +299,85 @@ def test_probe_with_a_null_commit_time(server: RecordedServer) -> None:
         **server.answers,
         sqlserver.COMMIT_TIME_SQL: [{"commit_time": None, "utc_offset_minutes": 0}],
     }
-    assert probe() == (4320, None)
+    assert read(probe()) == (4320, None)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # dict rows (as_dict=True), server at UTC+1: 09:00 local is 08:00 UTC.
+        [
+            {
+                "capture_instance": "dbo_orders",
+                "min_lsn": LSN_BYTES,
+                "create_date": datetime(2026, 11, 1, 9, 0),
+                "utc_offset_minutes": 60,
+            },
+            {
+                "capture_instance": "dbo_hidden",
+                "min_lsn": bytes(10),
+                "create_date": datetime(2026, 11, 1, 9, 0),
+                "utc_offset_minutes": 60,
+            },
+        ],
+        # tuple rows, in SELECT order.
+        [
+            ("dbo_orders", LSN_BYTES, datetime(2026, 11, 1, 9, 0), 60),
+            ("dbo_hidden", bytes(10), datetime(2026, 11, 1, 9, 0), 60),
+        ],
+    ],
+)
+def test_capture_instances_from_recorded_rows(rows: list[Any]) -> None:
+    assert sqlserver.capture_instances_from_rows(rows) == (
+        retention.CaptureInstance("dbo_orders", LSN_BYTES, datetime(2026, 11, 1, 8, 0, tzinfo=UTC)),
+        # All zeros: fn_cdc_get_min_lsn's answer for an instance the login may not read.
+        retention.CaptureInstance("dbo_hidden", None, datetime(2026, 11, 1, 8, 0, tzinfo=UTC)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "error"),
+    [
+        ({"capture_instance": None, "min_lsn": LSN_BYTES}, "expected a name"),
+        ({"capture_instance": "dbo_t", "min_lsn": "0x00"}, "expected binary"),
+        ({"capture_instance": "dbo_t", "min_lsn": b"\x01" * 8}, "expected 10"),
+        ({"capture_instance": "dbo_t", "min_lsn": LSN_BYTES, "create_date": 5}, "a datetime"),
+    ],
+)
+def test_unreadable_capture_instance_rows_are_refused(row: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        sqlserver.capture_instances_from_rows([row])
+
+
+def test_a_login_that_may_not_read_the_change_tables_leaves_the_deadline(
+    server: RecordedServer,
+) -> None:
+    server.query_error = {
+        sqlserver.CAPTURE_INSTANCES_SQL: server_error(
+            229, f"The SELECT permission was denied on the object 'change_tables'. {PASSWORD}"
+        )
+    }
+    obs = probe()
+    assert read(obs) == (4320, datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    assert obs.cleanup is not None and obs.cleanup.instances == ()
+    assert "may not read cdc.change_tables" in obs.cleanup.unknown
+    assert PASSWORD not in obs.cleanup.unknown
+    bound = retention.sqlserver_bound(
+        obs.retention_minutes,
+        commit_time=obs.commit_time,
+        paused_at=PAUSED_AT,
+        commit_lsn=obs.commit_lsn,
+        cleanup=obs.cleanup,
+    )
+    assert (bound.lost, bound.checked) == (False, False)
+    assert bound.deadline == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+def test_other_errors_on_the_change_tables_fail_the_probe(server: RecordedServer) -> None:
+    server.query_error = {sqlserver.CAPTURE_INSTANCES_SQL: server_error(208, "Invalid object")}
+    with pytest.raises(errors.ProbeError) as caught:
+        probe()
+    assert caught.value.reason == "ProbeFailed"
 
 
 def test_missing_cleanup_job_is_a_probe_error(server: RecordedServer) -> None:
@@ -587,9 +694,9 @@ def test_prober_uses_the_earliest_commit_lsn(monkeypatch: pytest.MonkeyPatch) ->
 
     async def fake_probe(
         connection: SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
-    ) -> tuple[int | None, datetime | None]:
+    ) -> sqlserver.CdcObservation:
         asked.append((connection, commit_lsn))
-        return 4320, datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+        return sqlserver.CdcObservation(4320, datetime(2026, 11, 24, 8, 0, tzinfo=UTC))
 
     monkeypatch.setattr(sqlserver, "probe_cdc_retention", fake_probe)
     bound, errs = run_prober(
@@ -611,9 +718,9 @@ def test_prober_uses_the_earliest_commit_lsn(monkeypatch: pytest.MonkeyPatch) ->
 def test_prober_without_offsets_counts_from_the_pause(monkeypatch: pytest.MonkeyPatch) -> None:
     async def fake_probe(
         connection: SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
-    ) -> tuple[int | None, datetime | None]:
+    ) -> sqlserver.CdcObservation:
         assert commit_lsn is None
-        return 60, None
+        return sqlserver.CdcObservation(60, None)
 
     monkeypatch.setattr(sqlserver, "probe_cdc_retention", fake_probe)
     bound, errs = run_prober(sqlserver_spec(), [])
@@ -624,7 +731,7 @@ def test_prober_without_offsets_counts_from_the_pause(monkeypatch: pytest.Monkey
 def test_prober_failure_falls_back_to_spec_retention(monkeypatch: pytest.MonkeyPatch) -> None:
     async def fake_probe(
         connection: SourceConnection, *, commit_lsn: str | None, timeout_s: float = 15
-    ) -> tuple[int | None, datetime | None]:
+    ) -> sqlserver.CdcObservation:
         raise errors.ProbeError("no cleanup job", reason="CdcCleanupJobMissing")
 
     monkeypatch.setattr(sqlserver, "probe_cdc_retention", fake_probe)
@@ -634,6 +741,36 @@ def test_prober_failure_falls_back_to_spec_retention(monkeypatch: pytest.MonkeyP
     assert bound.deadline == PAUSED_AT + timedelta(hours=48)
     bound, errs = run_prober(sqlserver_spec(), [{"commit_lsn": "not-an-lsn"}])
     assert bound is None and [e.reason for e in errs] == ["InvalidCommitLsn"]
+
+
+def test_prober_reports_the_cleanup_past_the_offset(server: RecordedServer) -> None:
+    """The whole path on recorded rows: offsets -> probe -> bound, lost and checked."""
+    server.answers = {
+        **server.answers,
+        sqlserver.CAPTURE_INSTANCES_SQL: [
+            {
+                "capture_instance": "dbo_orders",
+                "min_lsn": bytes.fromhex("0000002B00000B000001"),  # past 0000002b:00000a40:0003
+                "create_date": datetime(2026, 11, 1, 8, 0),
+                "utc_offset_minutes": 0,
+            }
+        ],
+    }
+    bound, errs = run_prober(sqlserver_spec(), [{"commit_lsn": LSN}])
+    assert errs == ()
+    assert bound is not None and bound.basis == retention.SQLSERVER_CLEANUP
+    assert (bound.lost, bound.checked, bound.reason) == (True, True, "CdcChangesPurged")
+    assert "dbo_orders starts at LSN 0000002b:00000b00:0001" in bound.message
+    # A loss read from the database wins over spec.source.retention.
+    bound, errs = run_prober(sqlserver_spec("48h"), [{"commit_lsn": LSN}])
+    assert bound is not None and bound.lost and bound.basis == retention.SQLSERVER_CLEANUP
+
+
+def test_prober_checks_the_cleanup_from_the_recorded_server(server: RecordedServer) -> None:
+    bound, errs = run_prober(sqlserver_spec(), [{"commit_lsn": LSN}])
+    assert errs == () and bound is not None
+    assert (bound.lost, bound.checked) == (False, True)
+    assert bound.deadline == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
 # --- the JobLoop hands the source connectors' last read offsets to the prober -----------

@@ -37,8 +37,12 @@ from syncjob_operator.decide.retention.combine import (
 )
 from syncjob_operator.decide.retention.kafka import (
     KAFKA_RETENTION,
+    PartitionPosition,
+    SinkPositions,
     TopicRetention,
     kafka_bound,
+    records_to_read,
+    unread_offset,
 )
 from syncjob_operator.decide.retention.mysql import (
     MARIADB_EXPIRE,
@@ -69,6 +73,9 @@ from syncjob_operator.decide.retention.postgresql import (
 )
 from syncjob_operator.decide.retention.sqlserver import (
     SQLSERVER_CLEANUP,
+    CaptureInstance,
+    CdcMinLsns,
+    lsn_text,
     sqlserver_bound,
 )
 
@@ -87,9 +94,13 @@ __all__ = [
     "RISE_HALF_LIFE",
     "SQLSERVER_CLEANUP",
     "BinlogSettings",
+    "CaptureInstance",
+    "CdcMinLsns",
     "Figure",
+    "PartitionPosition",
     "PgSlotObservation",
     "RetentionBound",
+    "SinkPositions",
     "TopicRetention",
     "WalRate",
     "WalSample",
@@ -101,12 +112,15 @@ __all__ = [
     "configured_bound",
     "deadline_moved",
     "kafka_bound",
+    "lsn_text",
     "mysql_bound",
     "postgres_bound",
     "postgres_bounds",
     "postgres_idle_bound",
     "postgres_wal_bound",
+    "records_to_read",
     "sqlserver_bound",
+    "unread_offset",
     "update_wal_rate",
     "wal_rate_between",
 ]
