@@ -76,6 +76,14 @@ class RetentionStatus(fields.Model):
     safe_bytes: int | None = None
     wal_bytes_per_second: float | None = None
     expire_seconds: int | None = None
+    anchor: str | None = Field(
+        default=None,
+        description="What the deadline counts from: pausedAt, or the committed position's "
+        "source time (position) when the connector was behind at the pause.",
+    )
+    position_time: str | None = Field(
+        default=None, description="The source time of the committed position (RFC 3339)."
+    )
     lost: bool = False
 
 

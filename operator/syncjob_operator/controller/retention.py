@@ -90,7 +90,8 @@ class RetentionProber:
         """The bound, probed again when ``interval`` seconds have passed since the last probe.
 
         ``source_offsets`` are the committed offsets of the job's source
-        connectors (Kafka Connect), used for SQL Server's commit LSN.
+        connectors (Kafka Connect), used for SQL Server's commit LSN and
+        MySQL/MariaDB's binlog position.
         """
         due = self.last_probe is None or time.monotonic() - self.last_probe >= interval
         if due:
@@ -176,8 +177,15 @@ class RetentionProber:
             self.wal_rate = retention.update_wal_rate(self.wal_rate, obs.wal_sample)
             return retention.postgres_bound(obs, self.wal_rate.bytes_per_second, now=now)
         if source.type in ("mysql", "mariadb"):
-            settings = await mysql.probe_binlog(connection)
-            return retention.mysql_bound(settings, paused_at=paused_at)
+            # The committed positions anchor the deadline (their ts_sec) and are
+            # checked against what the server still has; without any (offsets
+            # not read yet, Connect < 3.5, only Strimzi KafkaConnectors) the
+            # bound counts from the pause and is not checked.
+            positions = [p for p in map(retention.offset_position, source_offsets) if p is not None]
+            settings, server = await mysql.probe_binlog_server(connection)
+            return retention.mysql_bound(
+                settings, paused_at=paused_at, positions=positions, server=server
+            )
         if source.type == "sqlserver":
             # Without a commit LSN (offsets not read yet, Connect < 3.5, only
             # Strimzi KafkaConnectors) the bound counts from the pause and says so.

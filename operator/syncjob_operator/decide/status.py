@@ -132,6 +132,8 @@ def with_retention(
         safe_bytes=_int(figures.get("safeBytes")),
         wal_bytes_per_second=_float(figures.get("walBytesPerSecond")),
         expire_seconds=_int(figures.get("expireSeconds")),
+        anchor=_str(figures.get("anchor")),
+        position_time=_str(figures.get("positionTime")),
         lost=lost,
     )
     update = {
@@ -147,3 +149,7 @@ def _int(value: object) -> int | None:
 
 def _float(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
