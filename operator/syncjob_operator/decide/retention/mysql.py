@@ -252,11 +252,12 @@ def mysql_bound(
     """deadline = min(pausedAt, the committed positions' source time) + binlog expiry.
 
     A binlog file is purged once it is older than the expiry (at rotation,
-    FLUSH LOGS or startup). The file holding a position was written at or
-    after that position's event (``ts_sec``), and at or after the pause, so
-    it lives at least until the earlier of the two + expiry; with several
-    connectors, the one furthest behind binds. Without any ``ts_sec`` the
-    deadline counts from the pause, and the message says it may be late.
+    FLUSH LOGS or startup). The file holding a position was last written at
+    or after that position's event (``ts_sec``), so it lives at least until
+    then + expiry; with several connectors, the one furthest behind binds.
+    A position time after the pause (clock skew) counts from the pause.
+    Without any ``ts_sec`` the deadline counts from the pause, which may be
+    late (the connector may have lagged), and the message says so.
 
     ``server`` (what the server still has) makes the bound ``checked`` when
     every position could be compared with it: a position the server no
@@ -308,8 +309,9 @@ def mysql_bound(
         deadline: datetime | None = None,
         lost: bool = False,
         of: str = basis,
+        answered: bool = checked,
     ) -> RetentionBound:
-        return RetentionBound(of, deadline, lost, reason, message, figures, checked=checked)
+        return RetentionBound(of, deadline, lost, reason, message, figures, checked=answered)
 
     if not settings.log_bin:
         return bound(
@@ -329,6 +331,9 @@ def mysql_bound(
                 "the task or its worker restarts first.",
                 deadline=anchor,
                 of=purged_basis,
+                # The server answered for the purged position, whatever it
+                # said of the others: the passed deadline is not the loss.
+                answered=True,
             )
         return bound(
             "BinlogPurged",

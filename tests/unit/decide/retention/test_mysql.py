@@ -510,3 +510,22 @@ def test_an_account_without_binlog_monitor_gives_an_unchecked_bound_that_says_wh
     )
     assert not bound.checked and not bound.lost and bound.deadline == T0 + timedelta(hours=1)
     assert "BINLOG MONITOR" in bound.message
+
+
+def test_a_purged_position_held_by_a_reader_is_not_lost_by_the_clock_beside_an_unknown_one() -> (
+    None
+):
+    server = retention.BinlogServerState(
+        files=("binlog.000003",),
+        oldest_gtid_list="0-1-13",
+        readers=("debezium",),
+        account="debezium",
+    )
+    bound = retention.mysql_bound(
+        MARIADB_1H,
+        paused_at=T0,
+        positions=[at(T0, gtids="0-1-10"), at(T0, gtids=None, file="other.000001")],
+        server=server,
+    )
+    assert bound.reason == "BinlogHeldByReader" and bound.checked
+    assert not bound.lost_at(T0 + timedelta(days=1))
