@@ -141,6 +141,8 @@ def _server_state(
                         raise
                     cur.execute(BINARY_LOGS_QUERY)
                     files = tuple(str(row[0]) for row in cur.fetchall())
+                    if not files:
+                        break
                     continue
                 oldest_gtid_list = gtid_list_of(cur.fetchall())
                 break
