@@ -98,6 +98,14 @@ class RetentionStatus(_StatusModel):
         description="PostgreSQL: when walSampleLsn was read (the server's clock, RFC 3339).",
     )
     expire_seconds: int | None = None
+    anchor: str | None = Field(
+        default=None,
+        description="What the deadline counts from: pausedAt, or the committed position's "
+        "source time (position) when the connector was behind at the pause.",
+    )
+    position_time: str | None = Field(
+        default=None, description="The source time of the committed position (RFC 3339)."
+    )
     lost: bool = False
 
 

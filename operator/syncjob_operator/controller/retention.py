@@ -135,7 +135,8 @@ class RetentionProber:
         """The bound, probed again when ``interval`` seconds have passed since the last probe.
 
         ``source_offsets`` are the committed offsets of the job's source
-        connectors (Kafka Connect), used for SQL Server's commit LSN;
+        connectors (Kafka Connect), used for SQL Server's commit LSN and
+        MySQL/MariaDB's binlog position;
         ``sink_connectors`` the names of its sink connectors there, whose
         consumer groups anchor the Kafka deadline unless
         ``spec.kafka.sinkConsumerGroups`` names them.
@@ -233,8 +234,15 @@ class RetentionProber:
                 raise ValueError("spec.source.slotName is required for postgresql")
             return await self.postgres_bound(connection, slot_name=source.slot_name, now=now)
         if source.type in ("mysql", "mariadb"):
-            settings = await mysql.probe_binlog(connection)
-            return retention.mysql_bound(settings, paused_at=paused_at)
+            # The committed positions anchor the deadline (their ts_sec) and are
+            # checked against what the server still has; without any (offsets
+            # not read yet, Connect < 3.5, only Strimzi KafkaConnectors) the
+            # bound counts from the pause and is not checked.
+            positions = [p for p in map(retention.offset_position, source_offsets) if p is not None]
+            settings, server = await mysql.probe_binlog_server(connection)
+            return retention.mysql_bound(
+                settings, paused_at=paused_at, positions=positions, server=server
+            )
         if source.type == "sqlserver":
             # Without a commit LSN (offsets not read yet, Connect < 3.5, only
             # Strimzi KafkaConnectors) the bound counts from the pause and says

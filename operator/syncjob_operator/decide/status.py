@@ -134,6 +134,8 @@ def with_retention(
         wal_sample_lsn=_str(figures.get("walSampleLsn")),
         wal_sampled_at=_str(figures.get("walSampledAt")),
         expire_seconds=_int(figures.get("expireSeconds")),
+        anchor=_str(figures.get("anchor")),
+        position_time=_str(figures.get("positionTime")),
         lost=lost,
     )
     update = {

@@ -15,6 +15,7 @@ from syncjob_operator.decide.observed import (
     Observed,
 )
 from tests.unit.decide.builders import (
+    NOW,
     PAUSED_BEFORE,
     PAUSED_JOB,
     PAUSED_STEADY,
@@ -215,3 +216,20 @@ def test_no_retention_while_running() -> None:
         ctx(before("Running"), retention=bound()),
     ).status
     assert status.retention is None and status.retention_deadline is None
+
+
+def test_retention_status_says_what_the_deadline_counts_from() -> None:
+    behind = NOW - timedelta(hours=1)
+    settings = retention.BinlogSettings("mariadb", "10.11.19-MariaDB", True, 86400, 1.0)
+    position = retention.BinlogPosition("binlog.000001", 4, "0-1-8", int(behind.timestamp()))
+    mysql_bound = retention.mysql_bound(settings, paused_at=NOW, positions=[position])
+    report = reconcile.decide(
+        PAUSED_JOB, PAUSED_STEADY, ctx(PAUSED_BEFORE, retention=mysql_bound)
+    ).status
+    assert report.retention is not None
+    assert (report.retention.anchor, report.retention.position_time) == (
+        "position",
+        "2026-11-24T11:00:00Z",
+    )
+    assert report.retention.expire_seconds == 86400
+    assert report.retention_deadline == "2026-11-25T11:00:00Z"
