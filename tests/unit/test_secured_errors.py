@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import KafkaError
 
 from syncjob_operator.backends import connect
-from syncjob_operator.probes import errors, kafka_clients, kafka_topics
+from syncjob_operator.probes import errors, kafka_clients, kafka_errors
 
 SSL_TEXT = (
     "sasl_ssl://k:9092/bootstrap: SSL handshake failed: error:0A000086:SSL routines::"
@@ -52,7 +52,7 @@ SASL_TEXT = "sasl_ssl://k:9092/bootstrap: SASL authentication error: Invalid use
 def test_kafka_errors_name_their_cause(
     code: int, text: str, reason: str, kind: type[errors.ProbeError]
 ) -> None:
-    error = kafka_topics._error(KafkaError(code, text), text, "orders", "k:9092")
+    error = kafka_errors.probe_error(KafkaError(code, text), text, "orders", "k:9092")
     assert isinstance(error, kind) and error.reason == reason
     assert "k:9092" in error.message
 

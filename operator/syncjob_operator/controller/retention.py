@@ -26,7 +26,7 @@ from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import errors as probe_errors
-from syncjob_operator.probes import kafka_topics, mysql, postgresql, sqlserver
+from syncjob_operator.probes import kafka_sinks, kafka_topics, mysql, postgresql, sqlserver
 from syncjob_operator.probes.connection import SourceConnection
 from syncjob_operator.probes.kafka_clients import SharedAdmin
 
@@ -320,7 +320,7 @@ async def _sink_positions(
             "the sink connector in spec.connect"
         )
     try:
-        return await kafka_topics.probe_sink_positions(client_config, topics=topics, groups=groups)
+        return await kafka_sinks.probe_sink_positions(client_config, topics=topics, groups=groups)
     except probe_errors.ProbeError as exc:
         return retention.SinkPositions(
             groups=tuple(groups),
