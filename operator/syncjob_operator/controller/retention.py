@@ -26,7 +26,14 @@ from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import errors as probe_errors
-from syncjob_operator.probes import kafka_sinks, kafka_topics, mysql, postgresql, sqlserver
+from syncjob_operator.probes import (
+    kafka_sinks,
+    kafka_topics,
+    mysql,
+    postgresql,
+    sqlserver,
+    sqlserver_rows,
+)
 from syncjob_operator.probes.connection import SourceConnection
 from syncjob_operator.probes.kafka_clients import SharedAdmin
 
@@ -62,11 +69,11 @@ def earliest_commit_lsn(offsets: Sequence[Mapping[str, Any]]) -> str | None:
     """
     earliest: tuple[bytes, str] | None = None
     for offset in offsets:
-        lsn = sqlserver.offset_commit_lsn(offset)
+        lsn = sqlserver_rows.offset_commit_lsn(offset)
         if lsn is None:
             continue
         try:
-            key = sqlserver.commit_lsn_bytes(lsn)
+            key = sqlserver_rows.commit_lsn_bytes(lsn)
         except ValueError as exc:
             raise probe_errors.ProbeError(
                 f"a source offset has an unreadable commit_lsn: {exc}", reason="InvalidCommitLsn"
