@@ -150,34 +150,8 @@ class RetentionProber:
         ``kafka_admins`` gives kept Kafka clients; without, each Kafka probe
         makes and closes its own.
         """
-        due = self.last_probe is None or time.monotonic() - self.last_probe >= interval
-        if due:
-            self.bound, self.errors = await self._probe(
-                kube=kube,
-                namespace=namespace,
-                spec=spec,
-                paused_at=paused_at,
-                now=now,
-                source_offsets=source_offsets,
-                kafka_admins=kafka_admins,
-                sink_connectors=sink_connectors,
-            )
-            self.last_probe = time.monotonic()
-            self.probes += 1
-        return self.bound, self.errors
-
-    async def _probe(
-        self,
-        *,
-        kube: Kube,
-        namespace: str,
-        spec: jobspec.SyncJobSpec,
-        paused_at: datetime,
-        now: datetime,
-        source_offsets: Sequence[Mapping[str, Any]] = (),
-        kafka_admins: KafkaAdmins | None = None,
-        sink_connectors: Sequence[str] = (),
-    ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
+        if self.last_probe is not None and time.monotonic() - self.last_probe < interval:
+            return self.bound, self.errors
         errs: list[BackendError] = []
         bounds: list[retention.RetentionBound | None] = []
         source = spec.source
@@ -219,7 +193,10 @@ class RetentionProber:
                 errs.append(_error(exc.reason, f"kafka: {exc.message}", backend="kafka"))
             except (KubeError, ValueError) as exc:
                 errs.append(_error("KafkaSecretInvalid", f"kafka config Secret: {exc}", "kafka"))
-        return retention.combine(bounds), tuple(errs)
+        self.bound, self.errors = retention.combine(bounds), tuple(errs)
+        self.last_probe = time.monotonic()
+        self.probes += 1
+        return self.bound, self.errors
 
     async def _database_bound(
         self,
