@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from syncjob_operator.decide import retention
-from syncjob_operator.probes import errors, kafka_topics
+from syncjob_operator.probes import errors, kafka_sinks, kafka_topics
 from tests.env.kafka import KafkaServer
 from tests.env.processes import free_port
 from tests.helpers.topics import commit, create_partitioned, produce
@@ -106,7 +106,7 @@ async def kafka_bound_now(
 ) -> retention.RetentionBound:
     config = {"bootstrap.servers": kafka.bootstrap}
     found = await kafka_topics.probe_topic_retention(config, topics=topics, timeout_s=20)
-    sinks = await kafka_topics.probe_sink_positions(
+    sinks = await kafka_sinks.probe_sink_positions(
         config, topics=topics, groups=groups, timeout_s=20
     )
     bound = retention.kafka_bound(found.values(), paused_at=paused_at, sinks=sinks)

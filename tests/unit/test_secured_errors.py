@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import KafkaError
 
 from syncjob_operator.backends import connect
-from syncjob_operator.probes import errors, kafka_clients, kafka_topics
+from syncjob_operator.probes import errors, kafka_clients, kafka_errors, offsets_topic
 
 SSL_TEXT = (
     "sasl_ssl://k:9092/bootstrap: SSL handshake failed: error:0A000086:SSL routines::"
@@ -52,9 +52,39 @@ SASL_TEXT = "sasl_ssl://k:9092/bootstrap: SASL authentication error: Invalid use
 def test_kafka_errors_name_their_cause(
     code: int, text: str, reason: str, kind: type[errors.ProbeError]
 ) -> None:
-    error = kafka_topics._error(KafkaError(code, text), text, "orders", "k:9092")
+    error = kafka_errors.probe_error(KafkaError(code, text), text, "orders", "k:9092")
     assert isinstance(error, kind) and error.reason == reason
     assert "k:9092" in error.message
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "reason"),
+    [
+        (KafkaError._SSL, SSL_TEXT, "KafkaTLSFailed"),
+        # Read through the same mapping as the retention probes: the words say TLS here too.
+        (KafkaError._TRANSPORT, SSL_TEXT, "KafkaTLSFailed"),
+        (KafkaError._AUTHENTICATION, SASL_TEXT, "KafkaAuthFailed"),
+        (KafkaError.SASL_AUTHENTICATION_FAILED, SASL_TEXT, "KafkaAuthFailed"),
+        (KafkaError.TOPIC_AUTHORIZATION_FAILED, "not authorized", "OffsetsTopicNotAuthorized"),
+        (KafkaError.GROUP_AUTHORIZATION_FAILED, "not authorized", "OffsetsTopicNotAuthorized"),
+        (KafkaError._TRANSPORT, "refused", "KafkaUnreachable"),
+        (KafkaError.UNKNOWN_TOPIC_OR_PART, "no", "OffsetsTopicNotFound"),
+        (KafkaError._TIMED_OUT, "timed out", None),
+    ],
+)
+def test_the_offsets_topic_reader_names_the_same_causes_in_its_own_reasons(
+    code: int, text: str, reason: str | None
+) -> None:
+    config = {"bootstrap.servers": "k:9092", "sasl.password": "hunter2-pw"}
+    error = offsets_topic.read_error(
+        KafkaError(code, f"{text} (hunter2-pw)"),
+        where="Kafka at k:9092",
+        topic="connect-offsets",
+        config=config,
+    )
+    assert (error.reason if error is not None else None) == reason
+    if error is not None:
+        assert "k:9092" in error.message and "hunter2-pw" not in error.message
 
 
 def test_the_specific_kafka_reasons_are_still_the_general_kinds() -> None:

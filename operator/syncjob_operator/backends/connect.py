@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -190,15 +190,7 @@ class ConnectClient:
         offsets: tuple[Mapping[str, Any], ...] | None = None
         if with_offsets and ctype != "sink" and self.serves_offsets:
             offsets = await self.offsets(name)
-        return ConnectorState(
-            name=name,
-            state=state.state,
-            type=ctype,
-            worker_id=state.worker_id,
-            trace=state.trace,
-            tasks=state.tasks,
-            offsets=offsets,
-        )
+        return replace(state, type=ctype, offsets=offsets)
 
     async def offsets(self, name: str) -> tuple[Mapping[str, Any], ...] | None:
         """Committed source offsets; None where this Connect cannot serve them (< 3.5).

@@ -8,6 +8,8 @@ connectors, the operator asks Strimzi.  The outcome is read from
 
 from __future__ import annotations
 
+import dataclasses
+
 from syncjob_operator.backends.connector_status import connector_state_from_status
 from syncjob_operator.backends.kube import Kube, KubeError, Resource
 from syncjob_operator.decide.observed import NOT_FOUND, UNKNOWN, BackendError, ConnectorState
@@ -50,15 +52,7 @@ async def observe(
     if not connector_status:
         return ConnectorState(name=name, state=UNKNOWN, requested=requested), None
     seen = connector_state_from_status(name, connector_status)
-    return ConnectorState(
-        name=name,
-        state=seen.state,
-        type=seen.type,
-        worker_id=seen.worker_id,
-        trace=seen.trace,
-        tasks=seen.tasks,
-        requested=requested,
-    ), None
+    return dataclasses.replace(seen, requested=requested), None
 
 
 async def set_state(kube: Kube, namespace: str, name: str, state: StrimziState) -> None:

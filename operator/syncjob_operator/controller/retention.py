@@ -26,7 +26,14 @@ from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import errors as probe_errors
-from syncjob_operator.probes import kafka_topics, mysql, postgresql, sqlserver
+from syncjob_operator.probes import (
+    kafka_sinks,
+    kafka_topics,
+    mysql,
+    postgresql,
+    sqlserver,
+    sqlserver_rows,
+)
 from syncjob_operator.probes.connection import SourceConnection
 from syncjob_operator.probes.kafka_clients import SharedAdmin
 
@@ -62,11 +69,11 @@ def earliest_commit_lsn(offsets: Sequence[Mapping[str, Any]]) -> str | None:
     """
     earliest: tuple[bytes, str] | None = None
     for offset in offsets:
-        lsn = sqlserver.offset_commit_lsn(offset)
+        lsn = sqlserver_rows.offset_commit_lsn(offset)
         if lsn is None:
             continue
         try:
-            key = sqlserver.commit_lsn_bytes(lsn)
+            key = sqlserver_rows.commit_lsn_bytes(lsn)
         except ValueError as exc:
             raise probe_errors.ProbeError(
                 f"a source offset has an unreadable commit_lsn: {exc}", reason="InvalidCommitLsn"
@@ -143,34 +150,8 @@ class RetentionProber:
         ``kafka_admins`` gives kept Kafka clients; without, each Kafka probe
         makes and closes its own.
         """
-        due = self.last_probe is None or time.monotonic() - self.last_probe >= interval
-        if due:
-            self.bound, self.errors = await self._probe(
-                kube=kube,
-                namespace=namespace,
-                spec=spec,
-                paused_at=paused_at,
-                now=now,
-                source_offsets=source_offsets,
-                kafka_admins=kafka_admins,
-                sink_connectors=sink_connectors,
-            )
-            self.last_probe = time.monotonic()
-            self.probes += 1
-        return self.bound, self.errors
-
-    async def _probe(
-        self,
-        *,
-        kube: Kube,
-        namespace: str,
-        spec: jobspec.SyncJobSpec,
-        paused_at: datetime,
-        now: datetime,
-        source_offsets: Sequence[Mapping[str, Any]] = (),
-        kafka_admins: KafkaAdmins | None = None,
-        sink_connectors: Sequence[str] = (),
-    ) -> tuple[retention.RetentionBound | None, tuple[BackendError, ...]]:
+        if self.last_probe is not None and time.monotonic() - self.last_probe < interval:
+            return self.bound, self.errors
         errs: list[BackendError] = []
         bounds: list[retention.RetentionBound | None] = []
         source = spec.source
@@ -212,7 +193,10 @@ class RetentionProber:
                 errs.append(_error(exc.reason, f"kafka: {exc.message}", backend="kafka"))
             except (KubeError, ValueError) as exc:
                 errs.append(_error("KafkaSecretInvalid", f"kafka config Secret: {exc}", "kafka"))
-        return retention.combine(bounds), tuple(errs)
+        self.bound, self.errors = retention.combine(bounds), tuple(errs)
+        self.last_probe = time.monotonic()
+        self.probes += 1
+        return self.bound, self.errors
 
     async def _database_bound(
         self,
@@ -320,7 +304,7 @@ async def _sink_positions(
             "the sink connector in spec.connect"
         )
     try:
-        return await kafka_topics.probe_sink_positions(client_config, topics=topics, groups=groups)
+        return await kafka_sinks.probe_sink_positions(client_config, topics=topics, groups=groups)
     except probe_errors.ProbeError as exc:
         return retention.SinkPositions(
             groups=tuple(groups),

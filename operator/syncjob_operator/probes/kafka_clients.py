@@ -27,6 +27,8 @@ from typing import Any
 from confluent_kafka import KafkaError
 from confluent_kafka.admin import AdminClient
 
+from syncjob_operator.probes import kafka_errors
+
 AdminFactory = Callable[[dict[str, Any]], Any]
 
 
@@ -72,18 +74,7 @@ class SharedAdmin:
             v for k, v in config.items() if ("password" in k or "secret" in k) and len(v) >= 3
         ]
         self._errors = _Errors()
-        # error_cb is a callable, which confluent-kafka's annotation for the
-        # config dict (scalars only) does not admit.
-        admin_config: dict[str, Any] = {
-            **config,
-            # Bound librdkafka itself, not only our wait for it.
-            "socket.timeout.ms": int(timeout_s * 1000),
-            "socket.connection.setup.timeout.ms": int(timeout_s * 1000),
-            # librdkafka logs every failed connection on its own; the probe's
-            # error says it once.
-            "log_level": 0,
-            "error_cb": self._errors.record,
-        }
+        admin_config = kafka_errors.client_config(config, timeout_s, self._errors.record)
         self._admin: Any = factory(admin_config)
 
     def __repr__(self) -> str:

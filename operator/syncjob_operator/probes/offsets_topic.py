@@ -41,7 +41,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from syncjob_operator.probes import errors
+from syncjob_operator.probes import errors, kafka_errors
 
 # Offsets by connector name, one per source partition (sorted by partition).
 Offsets = Mapping[str, tuple[Mapping[str, Any], ...]]
@@ -52,9 +52,8 @@ LASTING = frozenset(
     {"OffsetsTopicNotFound", "OffsetsTopicNotAuthorized", "KafkaAuthFailed", "KafkaTLSFailed"}
 )
 
-_AUTH_CODES = (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED)
-_DENIED_CODES = (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED)
-_UNREACHABLE_CODES = (KafkaError._RESOLVE, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN)
+# Causes that end a read at once: waiting longer does not change them.
+_FATAL = (kafka_errors.Cause.SASL, kafka_errors.Cause.DENIED, kafka_errors.Cause.TLS)
 
 
 # --- the records, folded (pure) ---------------------------------------------------------
@@ -143,27 +142,52 @@ class OffsetsLog:
 # --- reading Kafka ----------------------------------------------------------------------
 
 
-def _consumer(config: Mapping[str, str], on_error: Any, timeout_s: float) -> Consumer:
+def _consumer(
+    config: Mapping[str, str], on_error: kafka_errors.ErrorSink, timeout_s: float
+) -> Consumer:
     """The one place a Kafka client is made here (a shared one may stand in later)."""
-    # error_cb is a callable, which confluent-kafka's annotation for the
-    # config dict (scalars only) does not admit.
-    consumer_config: dict[str, Any] = {
-        **config,
-        "group.id": GROUP_ID,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "enable.partition.eof": True,
-        # A position past the end (the topic made again, shorter): from the beginning.
-        "auto.offset.reset": "earliest",
-        "isolation.level": "read_committed",
-        "fetch.wait.max.ms": 100,
-        "socket.timeout.ms": int(timeout_s * 1000),
-        "socket.connection.setup.timeout.ms": int(timeout_s * 1000),
-        # librdkafka logs every failed connection on its own; the error says it once.
-        "log_level": 0,
-        "error_cb": on_error,
-    }
-    return Consumer(consumer_config)
+    return Consumer(
+        {
+            **kafka_errors.client_config(config, timeout_s, on_error),
+            "group.id": GROUP_ID,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": True,
+            # A position past the end (the topic made again, shorter): from the beginning.
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "fetch.wait.max.ms": 100,
+        }
+    )
+
+
+def read_error(
+    err: KafkaError, *, where: str, topic: str, config: Mapping[str, str]
+) -> errors.ProbeError | None:
+    """``err`` in this reader's reasons; None where it names no cause (a time-out, say)."""
+    detail = kafka_errors.redact(err.str(), config)
+    match kafka_errors.cause_of(err, detail):
+        case kafka_errors.Cause.TOPIC_NOT_FOUND:
+            return errors.ProbeError(
+                f"{where} has no topic {topic!r}: set spec.kafka.offsetsTopic to "
+                "Kafka Connect's offset.storage.topic",
+                reason="OffsetsTopicNotFound",
+            )
+        case kafka_errors.Cause.SASL:
+            return errors.ProbeError(
+                f"{where} refused the credentials: {detail}", reason="KafkaAuthFailed"
+            )
+        case kafka_errors.Cause.TLS:
+            return errors.ProbeError(f"TLS with {where} failed: {detail}", reason="KafkaTLSFailed")
+        case kafka_errors.Cause.DENIED:
+            return errors.ProbeError(
+                f"{where} does not let this client read topic {topic!r}: {detail}",
+                reason="OffsetsTopicNotAuthorized",
+            )
+        case kafka_errors.Cause.UNREACHABLE:
+            return errors.ProbeError(f"cannot reach {where}: {detail}", reason="KafkaUnreachable")
+        case kafka_errors.Cause.TIMEOUT | None:
+            return None
 
 
 class OffsetsTopicReader:
@@ -210,8 +234,7 @@ class OffsetsTopicReader:
             try:
                 return self._read(timeout_s)
             except KafkaException as exc:
-                err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-                raise self._cause(err, timeout_s) from None
+                raise self._cause(kafka_errors.kafka_error(exc), timeout_s) from None
 
     def _read(self, timeout_s: float) -> Offsets:
         deadline = time.monotonic() + timeout_s
@@ -250,7 +273,8 @@ class OffsetsTopicReader:
                             pending.discard(partition)
                     elif err is not None:
                         self._on_error(err)
-                        if err.code() in (*_AUTH_CODES, *_DENIED_CODES, KafkaError._SSL):
+                        detail = kafka_errors.redact(err.str(), self.config)
+                        if kafka_errors.cause_of(err, detail) in _FATAL:
                             consumer.unassign()
                             raise self._cause(err, timeout_s)
         # Unassigned, the consumer fetches nothing until the next refresh.
@@ -260,34 +284,11 @@ class OffsetsTopicReader:
     def _cause(self, err: KafkaError | None, timeout_s: float) -> errors.ProbeError:
         """The error a failed read is reported as: the first cause librdkafka named."""
         causes = [err] if err is not None else []
-        for codes in (_AUTH_CODES, (KafkaError._SSL,), _DENIED_CODES, _UNREACHABLE_CODES):
-            causes += [self._seen[c] for c in codes if c in self._seen]
+        causes += [self._seen[c] for c in kafka_errors.CAUSE_CODES if c in self._seen]
         for cause in causes:
-            code = cause.code()
-            detail = _redact(cause.str(), self.config)
-            if code == KafkaError.UNKNOWN_TOPIC_OR_PART:
-                return errors.ProbeError(
-                    f"{self.where} has no topic {self.topic!r}: set spec.kafka.offsetsTopic to "
-                    "Kafka Connect's offset.storage.topic",
-                    reason="OffsetsTopicNotFound",
-                )
-            if code in _AUTH_CODES:
-                return errors.ProbeError(
-                    f"{self.where} refused the credentials: {detail}", reason="KafkaAuthFailed"
-                )
-            if code == KafkaError._SSL:
-                return errors.ProbeError(
-                    f"TLS with {self.where} failed: {detail}", reason="KafkaTLSFailed"
-                )
-            if code in _DENIED_CODES:
-                return errors.ProbeError(
-                    f"{self.where} does not let this client read topic {self.topic!r}: {detail}",
-                    reason="OffsetsTopicNotAuthorized",
-                )
-            if code in _UNREACHABLE_CODES:
-                return errors.ProbeError(
-                    f"cannot reach {self.where}: {detail}", reason="KafkaUnreachable"
-                )
+            found = read_error(cause, where=self.where, topic=self.topic, config=self.config)
+            if found is not None:
+                return found
         return self._timeout(timeout_s)
 
     def _timeout(self, timeout_s: float) -> errors.ProbeError:
@@ -295,10 +296,3 @@ class OffsetsTopicReader:
             f"{self.where}: topic {self.topic!r} was not read to its end within {timeout_s:g}s",
             reason="OffsetsTopicTimeout",
         )
-
-
-def _redact(text: str, config: Mapping[str, str]) -> str:
-    for key, value in config.items():
-        if ("password" in key or "secret" in key) and len(value) >= 3:
-            text = text.replace(value, "***")
-    return " ".join(text.split())

@@ -52,18 +52,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import ssl
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import pytds  # type: ignore[import-untyped]  # python-tds ships no type information
 
 from syncjob_operator.decide import retention
-from syncjob_operator.probes import errors
+from syncjob_operator.probes import errors, sqlserver_rows
 from syncjob_operator.probes.connection import SourceConnection
 
 APPLICATION_NAME = "syncjob-operator-probe"
@@ -80,7 +79,7 @@ CDC_ENABLED_SQL = (
     "WHERE database_id = DB_ID()"
 )
 
-# %s is the commit LSN, passed as a 10-byte parameter (see commit_lsn_bytes),
+# %s is the commit LSN, passed as a 10-byte parameter (see sqlserver_rows.commit_lsn_bytes),
 # never spliced into the text. fn_cdc_map_lsn_to_time answers in the server's
 # local time; the offset (minutes east of UTC) turns it into an instant. NULL:
 # the LSN is no longer (or not yet) in cdc.lsn_time_mapping.
@@ -103,51 +102,6 @@ LOGIN_FAILED = (18456, 18452, 18486, 18487, 18488)  # failed, untrusted domain, 
 CANNOT_OPEN_DATABASE = 4060
 PERMISSION_DENIED = (229, 230, 262, 297, 300, 916)
 
-_DEBEZIUM_LSN = re.compile(r"([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{4})")
-
-Row = Mapping[str, object] | Sequence[object]
-
-
-def commit_lsn_literal(lsn: str) -> str:
-    """Debezium's ``commit_lsn`` ("0000002a:00000c38:0003") as a binary(10) literal."""
-    match = _DEBEZIUM_LSN.fullmatch(lsn.strip())
-    if not match:
-        raise ValueError(
-            f"invalid SQL Server LSN {lsn!r}: expected hex 8:8:4, e.g. 0000002a:00000c38:0003"
-        )
-    return "0x" + "".join(match.groups()).upper()
-
-
-def commit_lsn_bytes(lsn: str) -> bytes:
-    """The 10 bytes of a validated commit LSN: the query parameter."""
-    return bytes.fromhex(commit_lsn_literal(lsn)[2:])
-
-
-def offset_commit_lsn(offset: Mapping[str, object]) -> str | None:
-    """The ``commit_lsn`` of a Debezium SQL Server source offset, if it has one."""
-    value = offset.get("commit_lsn")
-    return str(value) if value else None
-
-
-def _cell(row: Row, name: str, index: int) -> object:
-    """A column of a row as pytds returns it: a dict (as_dict) or a tuple (in SELECT order)."""
-    if isinstance(row, Mapping):
-        return row.get(name)
-    return row[index] if len(row) > index else None
-
-
-def retention_minutes_from_rows(rows: Sequence[Row]) -> int | None:
-    """The cleanup job's retention in minutes; None when there is no cleanup job."""
-    if not rows:
-        return None
-    value = _cell(rows[0], "retention", 0)
-    if value is None:
-        return None
-    minutes = int(str(value))
-    if minutes <= 0:
-        raise ValueError(f"cdc_jobs.retention is {minutes}: expected a positive number of minutes")
-    return minutes
-
 
 @dataclass(frozen=True)
 class CdcObservation:
@@ -162,58 +116,6 @@ class CdcObservation:
     commit_time: datetime | None
     commit_lsn: bytes | None = None
     cleanup: retention.CdcMinLsns | None = None
-
-
-def _utc(value: datetime, offset_minutes: object) -> datetime:
-    """A server local time as UTC, with the server's offset (minutes east of UTC)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone(timedelta(minutes=int(str(offset_minutes or 0)))))
-    return value.astimezone(UTC)
-
-
-def capture_instances_from_rows(rows: Sequence[Row]) -> tuple[retention.CaptureInstance, ...]:
-    """Each capture instance with its minimum LSN (None for the server's all-zero answer)."""
-    found: list[retention.CaptureInstance] = []
-    for row in rows:
-        name = _cell(row, "capture_instance", 0)
-        raw = _cell(row, "min_lsn", 1)
-        created = _cell(row, "create_date", 2)
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"capture_instance is {name!r}, expected a name")
-        if raw is not None and not isinstance(raw, bytes | bytearray):
-            raise ValueError(f"min_lsn is {type(raw).__name__}, expected binary(10)")
-        if raw is not None and len(raw) != 10:
-            raise ValueError(f"min_lsn has {len(raw)} bytes, expected 10")
-        if isinstance(created, str):
-            created = datetime.fromisoformat(created)
-        if created is not None and not isinstance(created, datetime):
-            raise ValueError(f"create_date is {type(created).__name__}, expected a datetime")
-        found.append(
-            retention.CaptureInstance(
-                name=name,
-                min_lsn=bytes(raw) if raw is not None and any(raw) else None,
-                created=_utc(created, _cell(row, "utc_offset_minutes", 3)) if created else None,
-            )
-        )
-    return tuple(found)
-
-
-def commit_time_from_rows(rows: Sequence[Row]) -> datetime | None:
-    """The offset's commit time as an aware UTC datetime; None when the server cannot map it.
-
-    The server's offset is today's, so a daylight-saving change between the
-    commit and now shifts the answer by that hour.
-    """
-    if not rows:
-        return None
-    value = _cell(rows[0], "commit_time", 0)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if not isinstance(value, datetime):
-        raise ValueError(f"commit_time is {type(value).__name__}, expected a datetime")
-    return _utc(value, _cell(rows[0], "utc_offset_minutes", 1))
 
 
 def _where(connection: SourceConnection) -> str:
@@ -302,7 +204,7 @@ def _tls(connection: SourceConnection) -> Iterator[tuple[str | None, bool]]:
         os.unlink(path)
 
 
-def _rows(cur: Any, sql: str, params: tuple[object, ...] = ()) -> list[Row]:
+def _rows(cur: Any, sql: str, params: tuple[object, ...] = ()) -> list[sqlserver_rows.Row]:
     cur.execute(sql, params or None)
     return list(cur.fetchall())
 
@@ -353,11 +255,11 @@ def _read(
             validate_host=validate_host,
         )
     with conn, conn.cursor() as cur:
-        minutes = retention_minutes_from_rows(_rows(cur, CLEANUP_RETENTION_SQL))
+        minutes = sqlserver_rows.retention_minutes_from_rows(_rows(cur, CLEANUP_RETENTION_SQL))
         if minutes is None:
             rows = _rows(cur, CDC_ENABLED_SQL)
-            name = _cell(rows[0], "database_name", 0) if rows else connection.dbname
-            enabled = bool(_cell(rows[0], "is_cdc_enabled", 1)) if rows else False
+            name = sqlserver_rows._cell(rows[0], "database_name", 0) if rows else connection.dbname
+            enabled = bool(sqlserver_rows._cell(rows[0], "is_cdc_enabled", 1)) if rows else False
             if not enabled:
                 raise errors.ProbeError(
                     f"{_where(connection)}: CDC is not enabled on database {name}; the "
@@ -372,7 +274,9 @@ def _read(
             )
         if commit_lsn is None:
             return CdcObservation(minutes, None)
-        commit_time = commit_time_from_rows(_rows(cur, COMMIT_TIME_SQL, (commit_lsn,)))
+        commit_time = sqlserver_rows.commit_time_from_rows(
+            _rows(cur, COMMIT_TIME_SQL, (commit_lsn,))
+        )
         return CdcObservation(minutes, commit_time, commit_lsn, _min_lsns(cur, connection))
 
 
@@ -386,7 +290,7 @@ def _min_lsns(cur: Any, connection: SourceConnection) -> retention.CdcMinLsns:
         return retention.CdcMinLsns(
             unknown=f"the login may not read cdc.change_tables ({_detail(exc, connection)})"
         )
-    return retention.CdcMinLsns(instances=capture_instances_from_rows(rows))
+    return retention.CdcMinLsns(instances=sqlserver_rows.capture_instances_from_rows(rows))
 
 
 async def probe_cdc_retention(
@@ -411,7 +315,7 @@ async def probe_cdc_retention(
     """
     where = _where(connection)
     try:
-        lsn = commit_lsn_bytes(commit_lsn) if commit_lsn is not None else None
+        lsn = sqlserver_rows.commit_lsn_bytes(commit_lsn) if commit_lsn is not None else None
     except ValueError as exc:
         raise errors.ProbeError(f"{where}: {exc}", reason="InvalidCommitLsn") from None
     try:

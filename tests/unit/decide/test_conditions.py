@@ -17,7 +17,7 @@ from syncjob_operator.api import jobstatus
 from syncjob_operator.decide import conditions, reconcile
 from syncjob_operator.decide.conditions import Wanted
 from syncjob_operator.decide.observed import BackendError
-from tests.unit.decide.builders import (
+from tests.helpers.decide_builders import (
     EARLIER,
     NOW,
     NOW_TEXT,

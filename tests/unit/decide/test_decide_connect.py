@@ -13,7 +13,7 @@ from syncjob_operator.decide import reconcile
 from syncjob_operator.decide.plan import (
     Pace,
 )
-from tests.unit.decide.builders import (
+from tests.helpers.decide_builders import (
     NO_OFFSETS,
     PAUSED_JOB,
     RUNNING_JOB,

@@ -11,7 +11,7 @@ from syncjob_operator.decide import reconcile
 from syncjob_operator.decide.plan import (
     Pace,
 )
-from tests.unit.decide.builders import (
+from tests.helpers.decide_builders import (
     GEN,
     NOW_TEXT,
     PAUSED_BEFORE,

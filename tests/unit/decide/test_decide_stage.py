@@ -15,7 +15,7 @@ import pytest
 
 from syncjob_operator.decide import reconcile
 from syncjob_operator.decide.plan import KafkaConnectorAction, Pace, ScaleAction
-from tests.unit.decide.builders import (
+from tests.helpers.decide_builders import (
     CDC,
     DBZ,
     SNAPSHOT,

@@ -9,7 +9,7 @@ from syncjob_operator.decide.plan import (
     KafkaConnectorAction,
     ScaleAction,
 )
-from tests.unit.decide.builders import (
+from tests.helpers.decide_builders import (
     DBZ,
     KC_AND_WL_RUNNING,
     KC_PAUSED,

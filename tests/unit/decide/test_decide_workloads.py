@@ -11,7 +11,7 @@ from syncjob_operator.decide.plan import (
     Pace,
     ScaleAction,
 )
-from tests.unit.decide.builders import (
+from tests.helpers.decide_builders import (
     DBZ,
     WL_JOB_PAUSED,
     WL_JOB_RUNNING,

@@ -15,7 +15,7 @@ from syncjob_operator.decide.observed import (
     Observed,
 )
 from syncjob_operator.decide.plan import Pace
-from tests.unit.decide.builders import (
+from tests.helpers.decide_builders import (
     AUTO,
     EARLIER,
     GEN,

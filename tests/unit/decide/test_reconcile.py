@@ -18,7 +18,7 @@ from syncjob_operator.decide.plan import (
     Pace,
     ScaleAction,
 )
-from tests.unit.decide.builders import (
+from tests.helpers.decide_builders import (
     AUTO,
     DBZ,
     KC_PAUSED,

@@ -14,7 +14,7 @@ from syncjob_operator.decide import reconcile, retention, status
 from syncjob_operator.decide.observed import (
     Observed,
 )
-from tests.unit.decide.builders import (
+from tests.helpers.decide_builders import (
     NOW,
     PAUSED_BEFORE,
     PAUSED_JOB,

@@ -25,7 +25,7 @@ from syncjob_operator.controller.retention import RetentionProber
 from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import ConnectorState
-from syncjob_operator.probes import errors, kafka_topics
+from syncjob_operator.probes import errors, kafka_sinks, kafka_topics
 from syncjob_operator.settings import Settings
 from tests.env.processes import free_port
 
@@ -97,7 +97,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Recorded:
     )
     answers = Recorded(retention.SinkPositions(positions=(lagging,), groups=("connect-sink",)))
     monkeypatch.setattr(kafka_topics, "probe_topic_retention", answers.topic_retention)
-    monkeypatch.setattr(kafka_topics, "probe_sink_positions", answers.sink_positions)
+    monkeypatch.setattr(kafka_sinks, "probe_sink_positions", answers.sink_positions)
     return answers
 
 
@@ -196,7 +196,7 @@ def test_job_loop_passes_its_sink_connectors(monkeypatch: pytest.MonkeyPatch) ->
 def test_no_broker_is_source_unreachable() -> None:
     with pytest.raises(errors.SourceUnreachableError) as info:
         asyncio.run(
-            kafka_topics.probe_sink_positions(
+            kafka_sinks.probe_sink_positions(
                 {"bootstrap.servers": f"127.0.0.1:{free_port()}", "sasl.password": "hunter2-pw"},
                 topics=[TOPIC],
                 groups=["connect-sink"],

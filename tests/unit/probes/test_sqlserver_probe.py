@@ -28,7 +28,7 @@ from syncjob_operator.controller.retention import RetentionProber, earliest_comm
 from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import ConnectorState
-from syncjob_operator.probes import errors, sqlserver
+from syncjob_operator.probes import errors, sqlserver, sqlserver_rows
 from syncjob_operator.probes.connection import SourceConnection
 from syncjob_operator.settings import Settings
 from tests.env.processes import free_port
@@ -90,8 +90,8 @@ CONN = SourceConnection(
 def test_bound_from_recorded_rows(
     cleanup_rows: list[Any], time_rows: list[Any], deadline: datetime, minutes: int
 ) -> None:
-    got_minutes = sqlserver.retention_minutes_from_rows(cleanup_rows)
-    commit_time = sqlserver.commit_time_from_rows(time_rows)
+    got_minutes = sqlserver_rows.retention_minutes_from_rows(cleanup_rows)
+    commit_time = sqlserver_rows.commit_time_from_rows(time_rows)
     bound = retention.sqlserver_bound(got_minutes, commit_time=commit_time, paused_at=PAUSED_AT)
     assert got_minutes == minutes
     assert bound.basis == retention.SQLSERVER_CLEANUP == "sqlserver:cdc_cleanup_retention"
@@ -102,24 +102,24 @@ def test_bound_from_recorded_rows(
 
 
 def test_commit_time_is_utc_and_aware() -> None:
-    t = sqlserver.commit_time_from_rows([(datetime(2026, 1, 1, 0, 30), 60)])
+    t = sqlserver_rows.commit_time_from_rows([(datetime(2026, 1, 1, 0, 30), 60)])
     assert t == datetime(2025, 12, 31, 23, 30, tzinfo=UTC) and t.tzinfo is UTC
 
 
 @pytest.mark.parametrize("rows", [[], [(None,)], [{"retention": None}]])
 def test_no_cleanup_row_reads_as_none(rows: list[Any]) -> None:
-    assert sqlserver.retention_minutes_from_rows(rows) is None
+    assert sqlserver_rows.retention_minutes_from_rows(rows) is None
 
 
 @pytest.mark.parametrize("value", [0, -5])
 def test_a_nonsense_retention_is_refused(value: int) -> None:
     with pytest.raises(ValueError, match="positive"):
-        sqlserver.retention_minutes_from_rows([(value,)])
+        sqlserver_rows.retention_minutes_from_rows([(value,)])
 
 
 def test_a_commit_time_of_the_wrong_type_is_refused() -> None:
     with pytest.raises(ValueError, match="expected a datetime"):
-        sqlserver.commit_time_from_rows([(b"\x00" * 8, 0)])
+        sqlserver_rows.commit_time_from_rows([(b"\x00" * 8, 0)])
 
 
 # --- the commit LSN: validated, and sent only as a parameter ---------------------------
@@ -134,9 +134,9 @@ def test_a_commit_time_of_the_wrong_type_is_refused() -> None:
     ],
 )
 def test_commit_lsn_bytes(lsn: str, hex_bytes: str) -> None:
-    assert sqlserver.commit_lsn_literal(lsn) == "0x" + hex_bytes
-    assert sqlserver.commit_lsn_bytes(lsn) == bytes.fromhex(hex_bytes)
-    assert len(sqlserver.commit_lsn_bytes(lsn)) == 10
+    assert sqlserver_rows.commit_lsn_literal(lsn) == "0x" + hex_bytes
+    assert sqlserver_rows.commit_lsn_bytes(lsn) == bytes.fromhex(hex_bytes)
+    assert len(sqlserver_rows.commit_lsn_bytes(lsn)) == 10
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,7 @@ def test_commit_lsn_bytes(lsn: str, hex_bytes: str) -> None:
 )
 def test_commit_lsn_injection_is_refused(lsn: str) -> None:
     with pytest.raises(ValueError, match="invalid SQL Server LSN"):
-        sqlserver.commit_lsn_bytes(lsn)
+        sqlserver_rows.commit_lsn_bytes(lsn)
 
 
 def test_the_sql_text_has_no_place_for_a_spliced_value() -> None:
@@ -328,7 +328,7 @@ def test_probe_with_a_null_commit_time(server: RecordedServer) -> None:
     ],
 )
 def test_capture_instances_from_recorded_rows(rows: list[Any]) -> None:
-    assert sqlserver.capture_instances_from_rows(rows) == (
+    assert sqlserver_rows.capture_instances_from_rows(rows) == (
         retention.CaptureInstance("dbo_orders", LSN_BYTES, datetime(2026, 11, 1, 8, 0, tzinfo=UTC)),
         # All zeros: fn_cdc_get_min_lsn's answer for an instance the login may not read.
         retention.CaptureInstance("dbo_hidden", None, datetime(2026, 11, 1, 8, 0, tzinfo=UTC)),
@@ -346,7 +346,7 @@ def test_capture_instances_from_recorded_rows(rows: list[Any]) -> None:
 )
 def test_unreadable_capture_instance_rows_are_refused(row: dict[str, Any], error: str) -> None:
     with pytest.raises(ValueError, match=error):
-        sqlserver.capture_instances_from_rows([row])
+        sqlserver_rows.capture_instances_from_rows([row])
 
 
 def test_a_login_that_may_not_read_the_change_tables_leaves_the_deadline(

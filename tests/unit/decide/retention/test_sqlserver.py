@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from syncjob_operator.decide import retention
-from syncjob_operator.probes import sqlserver
+from syncjob_operator.probes import sqlserver_rows
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -59,8 +59,8 @@ def test_sqlserver_bound_from_recorded_rows(
     reason: str,
 ) -> None:
     bound = retention.sqlserver_bound(
-        sqlserver.retention_minutes_from_rows(cleanup_rows),
-        commit_time=sqlserver.commit_time_from_rows(time_rows),
+        sqlserver_rows.retention_minutes_from_rows(cleanup_rows),
+        commit_time=sqlserver_rows.commit_time_from_rows(time_rows),
         paused_at=T0,
     )
     assert bound.basis == retention.SQLSERVER_CLEANUP
@@ -80,19 +80,19 @@ def test_sqlserver_fallback_message_says_it_may_be_late() -> None:
     ],
 )
 def test_sqlserver_commit_lsn_literal(lsn: str, literal: str) -> None:
-    assert sqlserver.commit_lsn_literal(lsn) == literal
-    assert sqlserver.offset_commit_lsn({"commit_lsn": lsn, "change_lsn": "x"}) == lsn
+    assert sqlserver_rows.commit_lsn_literal(lsn) == literal
+    assert sqlserver_rows.offset_commit_lsn({"commit_lsn": lsn, "change_lsn": "x"}) == lsn
 
 
 @pytest.mark.parametrize("lsn", ["", "2a:c38:3", "0000002a:00000c38", "0x0000002A00000C380003"])
 def test_sqlserver_commit_lsn_literal_rejects(lsn: str) -> None:
     with pytest.raises(ValueError, match="invalid SQL Server LSN"):
-        sqlserver.commit_lsn_literal(lsn)
+        sqlserver_rows.commit_lsn_literal(lsn)
 
 
 def test_sqlserver_rejects_a_nonsense_retention() -> None:
     with pytest.raises(ValueError, match="positive"):
-        sqlserver.retention_minutes_from_rows([{"retention": 0}])
+        sqlserver_rows.retention_minutes_from_rows([{"retention": 0}])
 
 
 # --- the loss, read from the capture instances' minimum LSNs -------------------------
@@ -203,4 +203,4 @@ def test_sqlserver_loss_without_a_cleanup_job() -> None:
 
 def test_lsn_text() -> None:
     assert retention.lsn_text(OFFSET) == "0000002b:00000a40:0003"
-    assert sqlserver.commit_lsn_bytes(retention.lsn_text(OFFSET)) == OFFSET
+    assert sqlserver_rows.commit_lsn_bytes(retention.lsn_text(OFFSET)) == OFFSET
