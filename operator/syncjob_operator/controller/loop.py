@@ -236,6 +236,13 @@ class JobLoop:
                     self.action_errors.append(client)
                     return
                 await client.request_state(action.name, action.target)
+            elif isinstance(action, plans.RestartAction):
+                assert spec.connect is not None
+                client = await self.shared.connect_client(self.namespace, spec.connect)
+                if isinstance(client, BackendError):
+                    self.action_errors.append(client)
+                    return
+                await client.restart_failed(action.name)
             elif isinstance(action, plans.KafkaConnectorAction):
                 await strimzi.set_state(kube, self.namespace, action.name, action.state)
             elif isinstance(action, plans.ScaleAction):

@@ -30,8 +30,10 @@ STALLED = "Stalled"
 PAUSED = "Paused"
 RETENTION_AT_RISK = "RetentionAtRisk"
 RETENTION_EXCEEDED = "RetentionExceeded"
+# Information after a resume (decide.catchup): never read by Ready, Reconciling or Stalled.
+CAUGHT_UP = "CaughtUp"
 
-ORDER = (READY, RECONCILING, STALLED, PAUSED, RETENTION_AT_RISK, RETENTION_EXCEEDED)
+ORDER = (READY, RECONCILING, STALLED, PAUSED, RETENTION_AT_RISK, RETENTION_EXCEEDED, CAUGHT_UP)
 
 
 @dataclass(frozen=True)
