@@ -29,6 +29,7 @@ from syncjob_operator.backends import strimzi, workloads
 from syncjob_operator.backends.connect import ConnectError
 from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.controller import pacing
+from syncjob_operator.controller.catchup import BacklogProber
 from syncjob_operator.controller.ledger import Ledger
 from syncjob_operator.controller.observe import Observer
 from syncjob_operator.controller.retention import RetentionProber
@@ -68,6 +69,7 @@ class JobLoop:
     action_errors: list[BackendError] = field(default_factory=list)
     book: StatusBook = field(init=False)
     prober: RetentionProber = field(default_factory=RetentionProber)
+    backlog: BacklogProber = field(default_factory=BacklogProber)
     seen_generation: object = None
 
     def __post_init__(self) -> None:
@@ -143,6 +145,16 @@ class JobLoop:
         now = datetime.now(UTC)
         observed = workers.settle(await self.observe(spec, previous))
         bound, retention_errors = await self._retention(spec, previous, now)
+        measure = None
+        if not releasing:
+            measure = await self.backlog.current(
+                shared=self.shared,
+                namespace=self.namespace,
+                spec=spec,
+                previous=previous,
+                connector_types=self.observer.connector_types,
+                now=now,
+            )
         ctx = plans.Context(
             generation=generation,
             now=now,
@@ -153,6 +165,7 @@ class JobLoop:
             stall_after=self.settings.stall_after,
             retention=bound,
             retention_errors=retention_errors,
+            backlog=measure,
         )
         plan = reconcile.decide(spec, observed, ctx)
         await self.act(spec, plan.actions)
@@ -163,6 +176,7 @@ class JobLoop:
         for event in plan.events:
             self.emit(event)
         metrics.record(self.namespace, self.name, plan.status, observed.errors, now=now)
+        metrics.record_backlog(self.namespace, self.name, measure, spec.catch_up, now=now)
         return plan, observed.errors
 
     async def _adopt_foreign_status(self, body: Mapping[str, Any]) -> None:
