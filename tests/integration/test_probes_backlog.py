@@ -1,4 +1,8 @@
-"""The backlog probes against real servers: a slot's WAL past confirmed_flush_lsn, a group's lag."""
+"""The backlog probes against real servers.
+
+A PostgreSQL slot's WAL past confirmed_flush_lsn, MariaDB's binlog past a
+position, a Kafka consumer group's lag.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from syncjob_operator.probes import errors, kafka_lag, postgresql
+from syncjob_operator.decide import backlog
+from syncjob_operator.probes import errors, kafka_lag, mysql, postgresql
 from tests.env.kafka import KafkaServer
+from tests.env.mariadb import MariaDBServer
 from tests.env.postgres import PostgresServer
-from tests.helpers.sources import pg_connection, write_wal
+from tests.helpers.sources import mariadb_connection, pg_connection, write_wal
 
 # The Kafka fixture's topics are made like the retention probe's.
 from tests.integration.test_probes_kafka import create_topics
@@ -69,3 +75,21 @@ async def test_sink_lag_of_a_missing_topic_is_topic_not_found(kafka_server: Kafk
     config = {"bootstrap.servers": kafka_server.bootstrap}
     with pytest.raises(errors.TopicNotFoundError):
         await kafka_lag.probe_sink_lag(config, connectors=["s"], topics=["no-such-topic-x"])
+
+
+async def test_binlog_backlog_counts_what_was_written_past_a_position(
+    mariadb_server: MariaDBServer,
+) -> None:
+    connection = mariadb_connection(mariadb_server)
+    logs = await mysql.probe_binary_logs(connection)
+    assert logs, "the server has the binary log on"
+    position = logs[-1]  # the end of the newest binlog, as a caught-up offset would say
+    assert backlog.binlog_backlog(logs, position) == 0
+    table = f"backlog_{uuid.uuid4().hex[:6]}"
+    with mariadb_server.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+        cur.execute(f"INSERT INTO {table} VALUES (1, REPEAT('x', 200000))")
+        conn.commit()
+        cur.execute(f"DROP TABLE {table}")
+    after = backlog.binlog_backlog(await mysql.probe_binary_logs(connection), position)
+    assert after is not None and after >= 200_000

@@ -2,17 +2,17 @@
 
 Why this exists: :mod:`syncjob_operator.decide.catchup` needs, on the passes
 after a resume, how much the source still has to send (PostgreSQL: WAL past
-the slot's ``confirmed_flush_lsn``), how many records the sink connectors
-have yet to read (their consumer groups' lag) and the source time of the
-last committed change (Debezium's offsets), plus the rate at which the
-backlog drains.  The probes run at ``catching_up_interval`` while a catch-up
-may be under way (never on every fast pass of a transition) and at the
-resync interval otherwise; between probes the last measure stands.  A probe
-that fails leaves its figure out (None) and is logged: a backlog that cannot
-be read never blocks the job, the CaughtUp condition says it is unknown.
-
-MySQL/MariaDB and SQL Server backlogs are not read yet: their jobs report
-the sink lag and the last event time only.
+the slot's ``confirmed_flush_lsn``; MySQL/MariaDB: the binlog bytes from the
+offsets' ``file``/``pos`` to the end of the newest binlog), how many records
+the sink connectors have yet to read (their consumer groups' lag), the
+source time of the last committed change (Debezium's offsets), and the rate
+at which the backlog drains.  The probes run every ``catching_up_interval``
+seconds while a catch-up may be under way (never on every fast pass of a
+transition) and at the resync interval otherwise; between probes the last
+measure stands.  A probe that fails leaves its figure out (None) and is
+logged: a backlog that cannot be read never blocks the job, and CaughtUp
+says it is unknown.  SQL Server's backlog is not read: its jobs report the
+sink lag and the last event time only.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from syncjob_operator.api import jobspec, jobstatus
 from syncjob_operator.backends.connect import ConnectError
@@ -33,7 +33,7 @@ from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import backlog
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import errors as probe_errors
-from syncjob_operator.probes import kafka_lag, postgresql
+from syncjob_operator.probes import kafka_lag, mysql, postgresql
 from syncjob_operator.probes.connection import SourceConnection
 
 logger = logging.getLogger(__name__)
@@ -55,8 +55,14 @@ def probeable(spec: jobspec.SyncJobSpec) -> bool:
         and source.connection_secret_ref is not None
         and source.slot_name is not None
     )
+    binlog = (
+        source is not None
+        and source.type in ("mysql", "mariadb")
+        and source.connection_secret_ref is not None
+        and spec.connect is not None
+    )
     sink_lag = spec.kafka is not None and bool(spec.kafka.topics) and spec.connect is not None
-    return pg or sink_lag
+    return pg or binlog or sink_lag
 
 
 def catching_up(previous: jobstatus.SyncJobStatus) -> bool:
@@ -121,16 +127,18 @@ class BacklogProber:
         names = list(spec.connect.connectors) if spec.connect is not None else []
         sources = [n for n in names if types.get(n) != "sink"]
         sinks = [n for n in names if types.get(n) == "sink"]
-        source_bytes, sink_lag, event_time = await asyncio.gather(
-            self._guard("source", self._source_backlog(shared, namespace, spec)),
+        offsets, sink_lag = await asyncio.gather(
+            self._guard("connect", self._offsets(shared, namespace, spec, sources)),
             self._guard("kafka", self._sink_lag(shared, namespace, spec, sinks)),
-            self._guard("connect", self._event_time(shared, namespace, spec, sources)),
+        )
+        source_bytes = await self._guard(
+            "source", self._source_backlog(shared, namespace, spec, offsets or [])
         )
         return backlog.Sample(
             at=now,
-            backlog_bytes=source_bytes if isinstance(source_bytes, int) else None,
-            sink_lag=sink_lag if isinstance(sink_lag, int) else None,
-            last_event_time=event_time if isinstance(event_time, datetime) else None,
+            backlog_bytes=source_bytes,
+            sink_lag=sink_lag,
+            last_event_time=backlog.event_time(offsets or []),
         )
 
     async def _guard(self, what: str, probe: Awaitable[T]) -> T | None:
@@ -147,21 +155,32 @@ class BacklogProber:
         return result
 
     async def _source_backlog(
-        self, shared: Shared, namespace: str, spec: jobspec.SyncJobSpec
+        self,
+        shared: Shared,
+        namespace: str,
+        spec: jobspec.SyncJobSpec,
+        offsets: Sequence[Mapping[str, Any]],
     ) -> int | None:
         source = spec.source
-        if (
-            source is None
-            or source.type != "postgresql"
-            or source.connection_secret_ref is None
-            or source.slot_name is None
-        ):
+        if source is None or source.connection_secret_ref is None:
+            return None
+        position = backlog.binlog_position(offsets)
+        if source.type == "postgresql" and source.slot_name is None:
+            return None
+        if source.type in ("mysql", "mariadb") and position is None:
+            return None  # no offsets read (yet): nothing to count from
+        if source.type not in ("postgresql", "mysql", "mariadb"):
             return None
         data = await shared.kube.read_secret(namespace, source.connection_secret_ref.name)
         if data is None:
             raise ValueError(f"Secret {source.connection_secret_ref.name} does not exist")
         connection = SourceConnection.from_secret(data, source_type=source.type)
-        return await postgresql.probe_backlog(connection, slot_name=source.slot_name)
+        if source.type == "postgresql":
+            assert source.slot_name is not None
+            return await postgresql.probe_backlog(connection, slot_name=source.slot_name)
+        assert position is not None
+        logs = await mysql.probe_binary_logs(connection)
+        return backlog.binlog_backlog(logs, position)
 
     async def _sink_lag(
         self, shared: Shared, namespace: str, spec: jobspec.SyncJobSpec, sinks: list[str]
@@ -177,13 +196,14 @@ class BacklogProber:
             client_config.update(data)
         return await kafka_lag.probe_sink_lag(client_config, connectors=sinks, topics=kafka.topics)
 
-    async def _event_time(
+    async def _offsets(
         self, shared: Shared, namespace: str, spec: jobspec.SyncJobSpec, sources: list[str]
-    ) -> datetime | None:
+    ) -> list[Mapping[str, Any]]:
+        """The source connectors' committed offsets, read now (Connect 3.5+)."""
         if spec.connect is None or not sources:
-            return None
+            return []
         client = await shared.connect_client(namespace, spec.connect)
         if isinstance(client, BackendError):
-            return None  # no client (its Secret): the observation reports that
+            return []  # no client (its Secret): the observation reports that
         offsets = await asyncio.gather(*(client.offsets(n) for n in sources))
-        return backlog.event_time(o for found in offsets if found for o in found)
+        return [o for found in offsets if found for o in found]

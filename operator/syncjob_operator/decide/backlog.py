@@ -74,3 +74,27 @@ def drain_rates(samples: Sequence[Sample]) -> tuple[float | None, float | None]:
         return (a - b) / seconds
 
     return rate(first.backlog_bytes, last.backlog_bytes), rate(first.sink_lag, last.sink_lag)
+
+
+def binlog_position(offsets: Iterable[Mapping[str, Any]]) -> tuple[str, int] | None:
+    """The furthest-behind binlog position (``file``, ``pos``) among MySQL/MariaDB offsets."""
+    positions = [
+        (str(o["file"]), int(o["pos"]))
+        for o in offsets
+        if isinstance(o.get("file"), str) and isinstance(o.get("pos"), int)
+    ]
+    return min(positions) if positions else None
+
+
+def binlog_backlog(logs: Sequence[tuple[str, int]], position: tuple[str, int]) -> int | None:
+    """Binlog bytes from ``position`` to the end of the newest log (``SHOW BINARY LOGS``).
+
+    None when the position's file is no longer listed (purged: not a backlog
+    any more, a loss, which the retention bound reports).
+    """
+    names = [name for name, _ in logs]
+    file, pos = position
+    if file not in names:
+        return None
+    at = names.index(file)
+    return max(0, logs[at][1] - pos) + sum(size for _, size in logs[at + 1 :])

@@ -360,3 +360,35 @@ def test_catch_up_threshold_spec_defaults() -> None:
         }
     )
     assert (spec.catch_up.threshold_bytes, spec.catch_up.threshold_records) == (0, 5)
+
+
+# --- MySQL/MariaDB: binlog bytes past the offsets --------------------------------
+
+LOGS = [("binlog.000001", 1000), ("binlog.000002", 5000), ("binlog.000003", 300)]
+
+
+@pytest.mark.parametrize(
+    ("position", "expected"),
+    [
+        (("binlog.000003", 300), 0),
+        (("binlog.000003", 100), 200),
+        (("binlog.000002", 4000), 1000 + 300),
+        (("binlog.000001", 4), 996 + 5000 + 300),
+        # purged: no backlog to count (the retention bound reports the loss)
+        (("binlog.000000", 4), None),
+        # a position past the file's end (rotated and re-read): never negative
+        (("binlog.000003", 900), 0),
+    ],
+)
+def test_binlog_backlog(position: tuple[str, int], expected: int | None) -> None:
+    assert backlog.binlog_backlog(LOGS, position) == expected
+
+
+def test_binlog_position_is_the_furthest_behind() -> None:
+    offsets = [
+        {"ts_sec": 1, "file": "binlog.000002", "pos": 10},
+        {"ts_sec": 2, "file": "binlog.000001", "pos": 900},
+        {"lsn": 5},
+    ]
+    assert backlog.binlog_position(offsets) == ("binlog.000001", 900)
+    assert backlog.binlog_position([{"lsn": 5}]) is None
