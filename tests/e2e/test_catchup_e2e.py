@@ -65,16 +65,23 @@ def test_resume_reports_the_backlog_until_caught_up(
     kube.apply(secret(f"{job.name}-db", postgres_secret_data(job.pg)), namespace=job.namespace)
     kube.apply(
         catch_up_spec(
-            job, e2e_pipeline, catchUp={"thresholdBytes": 256 * 1024, "thresholdRecords": 0}
+            # 1500 rows are about 200 KiB of WAL; an idle slot is a few KiB behind.
+            job,
+            e2e_pipeline,
+            catchUp={"thresholdBytes": 64 * 1024, "thresholdRecords": 0},
         ),
         namespace=job.namespace,
     )
     kube.wait_for("10 documents", lambda: job.collection.count_documents({}) == 10, timeout=120)
     kube.wait_for("stage CDC", lambda: status(kube, job).get("stage") == "CDC", timeout=60)
     kube.wait_for(
-        "caught up while running",
-        lambda: (c := caught_up(kube, job)) is not None and c["status"] == "True",
-        timeout=120,
+        "caught up while running, both figures read",
+        lambda: (
+            (c := caught_up(kube, job)) is not None
+            and c["status"] == "True"
+            and (status(kube, job).get("cdc") or {}).get("sinkLag") is not None
+        ),
+        timeout=180,
     )
 
     patch_paused(kube, job, True)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from syncjob_operator import units
 from syncjob_operator.api import jobspec, jobstatus
 from syncjob_operator.api.jobstatus import Phase
-from syncjob_operator.decide.backlog import Measure
+from syncjob_operator.decide.backlog import Measure, Sample
 from syncjob_operator.decide.conditions import CAUGHT_UP, Wanted
 from syncjob_operator.decide.plan import Event
 
@@ -95,7 +95,7 @@ def cdc_status(
             return base
         return base.model_copy(update={"catching_up_since": since})
     s = measure.sample
-    if since is not None and behind(s.backlog_bytes, s.sink_lag, threshold) is False:
+    if since is not None and _ends(previous, s, since, threshold):
         since = None
     new = jobstatus.CdcStatus(
         last_event_time=units.rfc3339(s.last_event_time) if s.last_event_time else None,
@@ -108,6 +108,30 @@ def cdc_status(
     if previous is not None and not moved(previous, new, threshold, now=now):
         return previous
     return new
+
+
+def _ends(
+    previous: jobstatus.CdcStatus | None,
+    sample: Sample,
+    since: str,
+    threshold: jobspec.CatchUpSpec,
+) -> bool:
+    """Whether ``sample`` ends the catch-up that began at ``since``.
+
+    Only a sample probed after the catch-up began can end it (one from before
+    the resume says nothing about what the pause left behind), and only one
+    that has every figure the written status has (a sink lag that failed to
+    be read is not a sink lag of zero).
+    """
+    began = units.parse_time(since)
+    if began is None or sample.at < began + timedelta(seconds=1):
+        return False
+    if previous is not None and (
+        (previous.backlog_bytes is not None and sample.backlog_bytes is None)
+        or (previous.sink_lag is not None and sample.sink_lag is None)
+    ):
+        return False
+    return behind(sample.backlog_bytes, sample.sink_lag, threshold) is False
 
 
 def moved(

@@ -392,3 +392,29 @@ def test_binlog_position_is_the_furthest_behind() -> None:
     ]
     assert backlog.binlog_position(offsets) == ("binlog.000001", 900)
     assert backlog.binlog_position([{"lsn": 5}]) is None
+
+
+def test_a_sample_from_before_the_resume_does_not_end_the_catch_up() -> None:
+    """The pass that finds the job Running may still hold the probe made while it was paused."""
+    stale = Measure(sample(NOW - timedelta(seconds=3), backlog_bytes=0, sink_lag=0))
+    got = catchup.cdc_status(
+        previous=None, measure=stale, threshold=T, prev_phase="Resuming", phase="Running", now=NOW
+    )
+    assert got is not None and got.catching_up_since == units.rfc3339(NOW)
+    # The next probe, made after the resume, can.
+    later = NOW + timedelta(seconds=5)
+    fresh = Measure(sample(later, backlog_bytes=0, sink_lag=0))
+    got = catchup.cdc_status(
+        previous=got, measure=fresh, threshold=T, prev_phase="Running", phase="Running", now=later
+    )
+    assert got is not None and got.catching_up_since is None
+
+
+def test_a_figure_that_failed_to_be_read_does_not_end_the_catch_up() -> None:
+    since = units.rfc3339(NOW - timedelta(minutes=5))
+    prev = cdc(backlog_bytes=50_000, sink_lag=900, catching_up_since=since)
+    m = Measure(sample(backlog_bytes=10))  # the sink lag probe failed
+    got = catchup.cdc_status(
+        previous=prev, measure=m, threshold=T, prev_phase="Running", phase="Running", now=NOW
+    )
+    assert got is not None and got.catching_up_since == since
