@@ -97,11 +97,14 @@ def cdc_status(
     s = measure.sample
     if since is not None and _ends(previous, s, since, threshold):
         since = None
+    # An estimate from a probe made before the resume would be about the pause.
+    began = units.parse_time(since)
+    fresh = began is not None and s.at >= began + timedelta(seconds=1)
     new = jobstatus.CdcStatus(
         last_event_time=units.rfc3339(s.last_event_time) if s.last_event_time else None,
         backlog_bytes=s.backlog_bytes,
         sink_lag=s.sink_lag,
-        estimated_catch_up_seconds=estimate(measure, threshold) if since is not None else None,
+        estimated_catch_up_seconds=estimate(measure, threshold) if fresh else None,
         catching_up_since=since,
         measured_at=units.rfc3339(s.at),
     )
