@@ -13,6 +13,8 @@
 --   3. Reconciling=True (pausing, resuming, waiting for CDC)  -> Progressing
 --   4. Paused=True                                            -> Suspended
 --   5. Ready=True                                             -> Healthy
+--      (also while CaughtUp=False after a resume: the job runs as its spec
+--      asks and only has a backlog to read; the message says so)
 --   6. Ready=False                                            -> Degraded
 --   7. anything else (Ready missing or Unknown)               -> Progressing
 -- Tested in tests/unit/test_argocd_health.py with a real Lua interpreter.
@@ -65,6 +67,7 @@ local exceeded = find(conditions, "RetentionExceeded")
 local reconciling = find(conditions, "Reconciling")
 local paused = find(conditions, "Paused")
 local ready = find(conditions, "Ready")
+local caught_up = find(conditions, "CaughtUp")
 
 if is_true(exceeded) then
   hs.status = "Degraded"
@@ -89,6 +92,9 @@ end
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = message(ready, "Ready")
+  if caught_up ~= nil and caught_up.status == "False" then
+    hs.message = hs.message .. "; " .. message(caught_up, "catching up")
+  end
   return hs
 end
 if ready ~= nil and ready.status == "False" then

@@ -15,7 +15,8 @@ from typing import get_args
 from prometheus_client import Counter, Gauge, Histogram
 
 from syncjob_operator import units
-from syncjob_operator.api import jobstatus
+from syncjob_operator.api import jobspec, jobstatus
+from syncjob_operator.decide import backlog, catchup
 from syncjob_operator.decide.observed import BackendError
 
 # One series per value the API defines, so a job's series exist before it reaches them.
@@ -41,6 +42,23 @@ RECONCILE_SECONDS = Histogram(
 BACKEND_ERRORS = Counter(
     "syncjob_backend_errors_total", "Errors talking to a backend, by kind", ["backend", "reason"]
 )
+BACKLOG_BYTES = Gauge(
+    "syncjob_backlog_bytes",
+    "Source change log the SyncJob has yet to read (PostgreSQL: WAL past confirmed_flush_lsn)",
+    ["namespace", "name"],
+)
+LAG_SECONDS = Gauge(
+    "syncjob_lag_seconds",
+    "Seconds since the source time of the last committed change, while the SyncJob is behind "
+    "(0 once it has caught up: an idle source is no lag)",
+    ["namespace", "name"],
+)
+SINK_LAG_RECORDS = Gauge(
+    "syncjob_sink_lag_records",
+    "Records the SyncJob's sink connectors are behind the ends of its topics",
+    ["namespace", "name"],
+)
+_BACKLOG_GAUGES = (BACKLOG_BYTES, LAG_SECONDS, SINK_LAG_RECORDS)
 
 
 def record(
@@ -64,8 +82,42 @@ def record(
         BACKEND_ERRORS.labels(backend=error.backend, reason=error.reason).inc()
 
 
+def record_backlog(
+    namespace: str,
+    name: str,
+    measure: backlog.Measure | None,
+    threshold: jobspec.CatchUpSpec,
+    *,
+    now: datetime,
+) -> None:
+    """The latest backlog probe (fresher than status.cdc, which is written on a move only)."""
+    sample = measure.sample if measure is not None else None
+    figures = (
+        (BACKLOG_BYTES, sample.backlog_bytes if sample else None),
+        (SINK_LAG_RECORDS, sample.sink_lag if sample else None),
+    )
+    for gauge, value in figures:
+        if value is None:
+            _remove(gauge, namespace, name)
+        else:
+            gauge.labels(namespace, name).set(value)
+    if sample is None or sample.last_event_time is None:
+        _remove(LAG_SECONDS, namespace, name)
+        return
+    behind = catchup.behind(sample.backlog_bytes, sample.sink_lag, threshold)
+    if behind is None:
+        # Nothing tells whether the source is writing: an idle source's old
+        # last event is no lag, so no figure rather than a false alarm.
+        _remove(LAG_SECONDS, namespace, name)
+        return
+    lag = (now - sample.last_event_time).total_seconds() if behind else 0.0
+    LAG_SECONDS.labels(namespace, name).set(max(lag, 0.0))
+
+
 def forget(namespace: str, name: str) -> None:
     """A deleted job leaves no series behind."""
+    for gauge in _BACKLOG_GAUGES:
+        _remove(gauge, namespace, name)
     for phase in PHASES:
         _remove(JOB_PHASE, namespace, name, phase)
     for stage in STAGES:

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     stage_poll_interval: float = Field(
         default=5.0, description="How often the offsets are read while a pause waits for CDC."
     )
+    catching_up_interval: float = Field(
+        default=5.0,
+        description="How often a resumed job's backlog is probed until it has caught up.",
+    )
     resync_interval: float = Field(
         default=30.0, description="How often a converged job is checked for drift."
     )

@@ -31,6 +31,7 @@ from tests.helpers.gitops import (
     HEALTH_LUA,
     LUPA_RUNTIMES,
     build_kstatus,
+    kstatus,
     run_gopher_lua,
     run_lua54,
     run_lupa,
@@ -195,6 +196,32 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "running in CDC",
     ),
     ("ready-no-message", syncjob(st(cond("Ready", "True"))), "Healthy", "Ready"),
+    # Catching up after a resume is information: Healthy, and the message says it.
+    (
+        "catching-up",
+        syncjob(
+            st(
+                cond("Ready", "True", "the job is running"),
+                cond("Reconciling", "False"),
+                cond("CaughtUp", "False", "catching up since the resume: sink lag 900 records"),
+                phase="Running",
+            )
+        ),
+        "Healthy",
+        "the job is running; catching up since the resume: sink lag 900 records",
+    ),
+    (
+        "caught-up",
+        syncjob(
+            st(
+                cond("Ready", "True", "the job is running"),
+                cond("CaughtUp", "True", "sink lag 0 records"),
+                phase="Running",
+            )
+        ),
+        "Healthy",
+        "the job is running",
+    ),
     (
         "not-ready",
         syncjob(st(cond("Ready", "False", "Kafka Connect unreachable"), phase="Failed")),
@@ -323,3 +350,27 @@ def test_argocd_cm_patch_carries_this_lua() -> None:
     assert patch["data"][CM_KEY] == HEALTH_LUA.read_text(), (
         "stale argocd-cm-patch.yaml: run deploy/argocd/sync-cm-patch.sh"
     )
+
+
+def test_a_job_catching_up_is_healthy_and_current(gopher_lua: Path) -> None:
+    """What decide() writes right after a resume with a backlog: Argo CD Healthy, kstatus Current.
+
+    Catching up is information (CaughtUp=False), not progress on the spec:
+    the job runs as asked, so neither tool holds a sync wave or a rollout on it.
+    """
+    from syncjob_operator.api import v1alpha1
+    from syncjob_operator.decide import reconcile
+    from syncjob_operator.decide.backlog import Measure, Sample
+    from tests.helpers.decide_builders import NOW, before, ctx, job, seen, sink, src
+
+    sample = Sample(at=NOW, backlog_bytes=500 * 1024 * 1024, sink_lag=90_000)
+    plan = reconcile.decide(
+        job(),
+        seen(src("RUNNING"), sink("RUNNING")),
+        ctx(before("Resuming"), backlog=Measure(sample, 1024 * 1024, 1000.0)),
+    )
+    obj = syncjob(v1alpha1.dump(plan.status), generation=plan.status.observed_generation or 0)
+    health, message = run_gopher_lua(gopher_lua, obj)
+    assert health == "Healthy"
+    assert "catching up since the resume" in message and "90000 records" in message
+    assert kstatus(gopher_lua, obj)[0] == "Current"

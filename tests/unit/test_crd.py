@@ -125,6 +125,7 @@ def test_every_spec_model_field_is_in_the_schema() -> None:
         ("Paused", ".spec.paused", "boolean"),
         ("Deadline", ".status.retentionDeadline", "string"),
         ("Ready", '.status.conditions[?(@.type=="Ready")].status', "string"),
+        ("Lag", ".status.cdc.lastEventTime", "date"),
         ("Age", ".metadata.creationTimestamp", "date"),
     ],
 )
@@ -136,7 +137,7 @@ def test_printer_column(name: str, json_path: str, type_: str) -> None:
 
 def test_printer_columns_in_order() -> None:
     names = [c["name"] for c in version()["additionalPrinterColumns"]]
-    assert names == ["Stage", "Phase", "Paused", "Deadline", "Ready", "Age"]
+    assert names == ["Stage", "Phase", "Paused", "Deadline", "Ready", "Lag", "Age"]
 
 
 def cel_rules() -> dict[str, list[str]]:

@@ -105,6 +105,13 @@ PRINTER_COLUMNS: list[JsonSchema] = [
         "type": "string",
         "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
     },
+    {
+        # type date: kubectl prints the age of the last change committed, i.e. the lag.
+        "name": "Lag",
+        "type": "date",
+        "jsonPath": ".status.cdc.lastEventTime",
+        "description": "Age of the source time of the last change the connectors committed.",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

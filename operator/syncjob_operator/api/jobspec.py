@@ -210,6 +210,65 @@ class RetentionPolicy(fields.Model):
     )
 
 
+class CatchUpSpec(fields.Model):
+    """When a job that resumed counts as caught up again (the CaughtUp condition)."""
+
+    threshold_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=0,
+        le=2**53,
+        description=(
+            "Caught up once the source's backlog (PostgreSQL: WAL between the server's current "
+            "position and the slot's confirmed_flush_lsn) is at most this many bytes. The "
+            "default is one WAL segment: an idle server's WAL still moves a little."
+        ),
+    )
+    threshold_records: int = Field(
+        default=1000,
+        ge=0,
+        le=2**53,
+        description=(
+            "... and the sink connectors' consumer groups are at most this many records behind "
+            "the high watermarks of spec.kafka.topics (needs spec.kafka)."
+        ),
+    )
+
+
+class AutoRestartSpec(fields.Model):
+    """Restart FAILED connectors and tasks through the Kafka Connect REST API."""
+
+    enabled: bool = Field(
+        default=False,
+        description=(
+            "Restart the FAILED connectors and tasks of spec.connect.connectors (POST "
+            "/connectors/{name}/restart?includeTasks=true&onlyFailed=true), never while the job "
+            "is paused. Strimzi KafkaConnectors are left to their own spec.autoRestart."
+        ),
+    )
+    max_restarts: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Restarts before the job is reported Stalled with the last trace.",
+    )
+    backoff: fields.Duration = Field(
+        default="30s",
+        validate_default=True,
+        description=(
+            "Wait before the second restart; it doubles for each further one, up to maxBackoff. "
+            "The first restart is immediate."
+        ),
+    )
+    max_backoff: fields.Duration = Field(
+        default="10m", validate_default=True, description="The longest wait between restarts."
+    )
+    reset_after: fields.Duration = Field(
+        default="1h",
+        validate_default=True,
+        description="Nothing FAILED this long after the last restart: the count starts over.",
+    )
+
+
 class SyncJobSpec(fields.Model):
     """The desired state of one continuous relational-to-MongoDB sync job."""
 
@@ -315,4 +374,12 @@ class SyncJobSpec(fields.Model):
             "connectors and restores its workloads, so nothing is left paused with nobody "
             "watching the retention deadline; Leave leaves them as they are."
         ),
+    )
+    catch_up: CatchUpSpec = Field(
+        default_factory=CatchUpSpec,
+        description="When a resumed job counts as caught up (the CaughtUp condition).",
+    )
+    auto_restart: AutoRestartSpec = Field(
+        default_factory=AutoRestartSpec,
+        description="Restart FAILED connectors and tasks (off by default).",
     )

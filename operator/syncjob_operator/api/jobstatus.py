@@ -118,6 +118,38 @@ class AutoResumeStatus(_StatusModel):
     reason: str = Field(default="")
 
 
+class CdcStatus(_StatusModel):
+    """How far behind the job is, and when it will have caught up (rewritten only on a move)."""
+
+    last_event_time: str | None = Field(
+        default=None,
+        description="Source time of the last change the source connectors committed.",
+    )
+    backlog_bytes: int | None = Field(
+        default=None,
+        description="Source change log not yet read: PostgreSQL WAL past confirmed_flush_lsn.",
+    )
+    sink_lag: int | None = Field(
+        default=None,
+        description="Records the sink connectors' consumer groups are behind the topics' ends.",
+    )
+    estimated_catch_up_seconds: int | None = Field(
+        default=None, description="While catching up: the time left at the measured drain rate."
+    )
+    catching_up_since: str | None = Field(
+        default=None, description="When the catch-up after a resume began (cleared once done)."
+    )
+    measured_at: str | None = Field(default=None, description="When these figures were probed.")
+
+
+class RestartStatus(_StatusModel):
+    """The automatic restarts of FAILED connectors and tasks (spec.autoRestart)."""
+
+    count: int = Field(default=0, description="Restarts since the count last started over.")
+    last_restart_time: str | None = None
+    last_trace: str | None = Field(default=None, description="What failed before the last one.")
+
+
 class SyncJobStatus(_StatusModel):
     """The observed state of a SyncJob, written by the operator only when it changes."""
 
@@ -134,6 +166,8 @@ class SyncJobStatus(_StatusModel):
     )
     retention: RetentionStatus | None = None
     auto_resumed: AutoResumeStatus | None = None
+    cdc: CdcStatus | None = None
+    restarts: RestartStatus | None = None
     connectors: list[ConnectorStatus] = Field(default_factory=list)
     workloads: list[WorkloadStatus] = Field(default_factory=list)
     kafka_connectors: list[ConnectorStatus] = Field(default_factory=list)

@@ -235,6 +235,33 @@ class ConnectClient:
                 subject=name,
             )
 
+    async def restart_failed(self, name: str) -> None:
+        """POST restart?includeTasks=true&onlyFailed=true: the FAILED connector and tasks only.
+
+        Connect (3.0+, KIP-745) answers 202 with the states it will restart, or
+        204 when nothing was failed any more; either way the caller polls.
+        """
+        response = await self._call(
+            "POST",
+            f"/connectors/{quote(name, safe='')}/restart?includeTasks=true&onlyFailed=true",
+            subject=name,
+        )
+        if response.status_code == 404:
+            raise _error(
+                "ConnectorNotFound",
+                f"connector {name}: {_message(response)}",
+                transient=False,
+                subject=name,
+            )
+        if response.status_code not in (200, 202, 204):
+            raise _error(
+                "ConnectUnexpectedAnswer",
+                f"POST restart on connector {name} answered HTTP {response.status_code}: "
+                f"{_message(response)}",
+                transient=True,
+                subject=name,
+            )
+
     async def observe(
         self, names: list[str], *, with_offsets: bool, types: dict[str, str]
     ) -> tuple[list[ConnectorState], list[BackendError]]:

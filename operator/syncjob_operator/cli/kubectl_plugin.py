@@ -130,13 +130,17 @@ def wait_for(
     report: Callable[[str], None],
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    caught_up: bool = False,
 ) -> view.Progress:
     """Poll until :func:`view.progress` says done or failed, or ``timeout`` seconds have passed."""
     deadline = clock() + timeout
     last = ""
     while True:
         now = view.progress(
-            kubectl.get(name=name, namespace=namespace), target=target, generation=generation
+            kubectl.get(name=name, namespace=namespace),
+            target=target,
+            generation=generation,
+            caught_up=caught_up,
         )
         if now.state != "waiting":
             return now
@@ -155,7 +159,8 @@ def cmd_set_paused(kubectl: Kubectl, args: argparse.Namespace, *, paused: bool) 
     obj = kubectl.set_paused(name=args.name, namespace=args.namespace, paused=paused)
     generation = int(obj["metadata"]["generation"])
     ref = f"{RESOURCE}/{args.name}"
-    if not args.wait:
+    caught_up = bool(getattr(args, "wait_caught_up", False))
+    if not args.wait and not caught_up:
         print(f"{ref} {'pause' if paused else 'resume'} requested (generation {generation})")
         return 0
     outcome = wait_for(
@@ -166,9 +171,10 @@ def cmd_set_paused(kubectl: Kubectl, args: argparse.Namespace, *, paused: bool) 
         generation=generation,
         timeout=args.timeout,
         report=lambda message: print(f"{ref}: {message}", file=sys.stderr),
+        caught_up=caught_up,
     )
     if outcome.state == "done":
-        print(f"{ref} {verb}")
+        print(f"{ref} {verb}" + (f" ({outcome.message})" if caught_up else ""))
         return 0
     print(f"error: {ref} not {verb}: {outcome.message}", file=sys.stderr)
     return 1
@@ -224,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="wait until the operator reports the job "
             + ("Paused" if command == "pause" else "Running"),
         )
+        if command == "resume":
+            sub.add_argument(
+                "--wait-caught-up",
+                action="store_true",
+                help="wait until the job is Running and CaughtUp (its backlog read); implies "
+                "--wait",
+            )
         sub.add_argument(
             "--timeout",
             type=duration_arg,

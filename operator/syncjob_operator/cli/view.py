@@ -99,9 +99,39 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Shown, before MESSAGE, when a job reports status.cdc (its backlog is probed).
+CDC_HEADERS = ("LAG", "CATCH-UP")
+
+
+def cdc_cells(obj: Object, now: dt.datetime) -> list[str]:
+    """LAG (age of the last change committed, 0s once caught up) and the catch-up estimate."""
+    cdc = (obj.get("status") or {}).get("cdc") or {}
+    caught_up = condition(obj, "CaughtUp")
+    last = parse_time(cdc.get("lastEventTime"))
+    if caught_up is not None and caught_up.get("status") == "True":
+        lag = "0s"
+    elif last is not None:
+        lag = units.format_duration(now - last) if now - last >= dt.timedelta(seconds=1) else "0s"
+    else:
+        lag = NONE
+    estimate = cdc.get("estimatedCatchUpSeconds")
+    if cdc.get("catchingUpSince") and isinstance(estimate, int):
+        eta = "~" + units.format_duration(dt.timedelta(seconds=estimate))
+    elif cdc.get("catchingUpSince"):
+        eta = "catching up"
+    elif caught_up is not None and caught_up.get("status") == "True":
+        eta = "caught up"
+    else:
+        eta = NONE
+    return [lag, eta]
+
+
 def status_table(objs: Sequence[Object], now: dt.datetime, *, with_namespace: bool) -> str:
-    headers = ("NAMESPACE", *HEADERS) if with_namespace else HEADERS
+    headers: tuple[str, ...] = ("NAMESPACE", *HEADERS) if with_namespace else HEADERS
     rows = [status_row(o, now, with_namespace=with_namespace) for o in objs]
+    if any((o.get("status") or {}).get("cdc") for o in objs):
+        headers = (*headers[:-1], *CDC_HEADERS, headers[-1])
+        rows = [[*row[:-1], *cdc_cells(o, now), row[-1]] for row, o in zip(rows, objs, strict=True)]
     return format_table(headers, rows)
 
 
@@ -113,11 +143,15 @@ class Progress:
     message: str
 
 
-def progress(obj: Object, *, target: jobstatus.Phase, generation: int) -> Progress:
+def progress(
+    obj: Object, *, target: jobstatus.Phase, generation: int, caught_up: bool = False
+) -> Progress:
     """Has the operator carried out the spec of ``generation`` and reached ``target``?
 
     Done only when the status was written for that generation (or a later one)
-    and says ``target``: a Paused from before the patch proves nothing.
+    and says ``target``: a Paused from before the patch proves nothing.  With
+    ``caught_up``, a Running job is done once CaughtUp is True too (or absent:
+    the job's backlog is not probed, so there is nothing to wait for).
     """
     status = obj.get("status") or {}
     observed = status.get("observedGeneration")
@@ -131,6 +165,13 @@ def progress(obj: Object, *, target: jobstatus.Phase, generation: int) -> Progre
             return Progress("failed", f"{reason}: {one_line(str(cond.get('message', '')))}")
     if phase == "Failed":
         return Progress("failed", f"phase Failed: {headline(obj)}")
+    if phase == target and caught_up:
+        cond = condition(obj, "CaughtUp")
+        if cond is None:
+            return Progress("done", f"{headline(obj)} (no backlog is measured for this job)")
+        if cond.get("status") != "True":
+            return Progress("waiting", f"not caught up: {one_line(str(cond.get('message', '')))}")
+        return Progress("done", f"caught up: {one_line(str(cond.get('message', '')))}")
     if phase == target:
         return Progress("done", headline(obj))
     return Progress("waiting", f"phase {phase or NONE}: {headline(obj)}".rstrip(": "))

@@ -30,6 +30,8 @@ def action_key(action: plan.Action) -> tuple[str, object]:
         return f"kafkaconnector/{action.name}", action.state
     if isinstance(action, plan.ScaleAction):
         return f"scale/{action.ref.kind}/{action.ref.name}", (action.replicas, action.save)
+    if isinstance(action, plan.RestartAction):
+        return f"restart/{action.name}", action.attempt
     return f"clear/{action.ref.kind}/{action.ref.name}", None
 
 

@@ -29,6 +29,7 @@ from syncjob_operator.backends import strimzi, workloads
 from syncjob_operator.backends.connect import ConnectError
 from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.controller import pacing
+from syncjob_operator.controller.catchup import BacklogProber
 from syncjob_operator.controller.ledger import Ledger
 from syncjob_operator.controller.observe import Observer
 from syncjob_operator.controller.retention import RetentionProber
@@ -68,6 +69,7 @@ class JobLoop:
     action_errors: list[BackendError] = field(default_factory=list)
     book: StatusBook = field(init=False)
     prober: RetentionProber = field(default_factory=RetentionProber)
+    backlog: BacklogProber = field(default_factory=BacklogProber)
     seen_generation: object = None
 
     def __post_init__(self) -> None:
@@ -144,6 +146,16 @@ class JobLoop:
         await self.shared.sweep()  # close the clients whose time has come
         observed = workers.settle(await self.observe(spec, previous))
         bound, retention_errors = await self._retention(spec, previous, now)
+        measure = None
+        if not releasing:
+            measure = await self.backlog.current(
+                shared=self.shared,
+                namespace=self.namespace,
+                spec=spec,
+                previous=previous,
+                connector_types=self.observer.connector_types,
+                now=now,
+            )
         ctx = plans.Context(
             generation=generation,
             now=now,
@@ -156,6 +168,7 @@ class JobLoop:
             stall_after=self.settings.stall_after,
             retention=bound,
             retention_errors=retention_errors,
+            backlog=measure,
         )
         plan = reconcile.decide(spec, observed, ctx)
         await self.act(spec, plan.actions)
@@ -166,6 +179,7 @@ class JobLoop:
         for event in plan.events:
             self.emit(event)
         metrics.record(self.namespace, self.name, plan.status, observed.errors, now=now)
+        metrics.record_backlog(self.namespace, self.name, measure, spec.catch_up, now=now)
         return plan, observed.errors
 
     async def _adopt_foreign_status(self, body: Mapping[str, Any]) -> None:
@@ -243,6 +257,13 @@ class JobLoop:
                     self.action_errors.append(client)
                     return
                 await client.request_state(action.name, action.target)
+            elif isinstance(action, plans.RestartAction):
+                assert spec.connect is not None
+                client = await self.shared.connect_client(self.namespace, spec.connect)
+                if isinstance(client, BackendError):
+                    self.action_errors.append(client)
+                    return
+                await client.restart_failed(action.name)
             elif isinstance(action, plans.KafkaConnectorAction):
                 await strimzi.set_state(kube, self.namespace, action.name, action.state)
             elif isinstance(action, plans.ScaleAction):

@@ -32,8 +32,10 @@ RETENTION_AT_RISK = "RetentionAtRisk"
 RETENTION_EXCEEDED = "RetentionExceeded"
 # The reason of a Paused condition whose job's stage nothing can read.
 STAGE_UNKNOWN = "StageUnknown"
+# Information after a resume (decide.catchup): never read by Ready, Reconciling or Stalled.
+CAUGHT_UP = "CaughtUp"
 
-ORDER = (READY, RECONCILING, STALLED, PAUSED, RETENTION_AT_RISK, RETENTION_EXCEEDED)
+ORDER = (READY, RECONCILING, STALLED, PAUSED, RETENTION_AT_RISK, RETENTION_EXCEEDED, CAUGHT_UP)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Literal
 
 from syncjob_operator.api import jobspec, jobstatus
-from syncjob_operator.decide import retention
+from syncjob_operator.decide import backlog, retention
 from syncjob_operator.decide.observed import BackendError
 
 # What a connector can be asked to become (PUT /stop, /pause, /resume).
@@ -56,7 +56,20 @@ class ClearSavedReplicasAction:
     ref: jobspec.WorkloadRef
 
 
-Action = ConnectorAction | KafkaConnectorAction | ScaleAction | ClearSavedReplicasAction
+@dataclass(frozen=True)
+class RestartAction:
+    """Restart a connector's FAILED parts (POST restart?includeTasks=true&onlyFailed=true).
+
+    ``attempt`` numbers the restart (status.restarts.count), so each is a new request.
+    """
+
+    name: str
+    attempt: int
+
+
+Action = (
+    ConnectorAction | KafkaConnectorAction | ScaleAction | ClearSavedReplicasAction | RestartAction
+)
 
 
 @dataclass(frozen=True)
@@ -103,3 +116,5 @@ class Context:
     # The retention bound that binds (already combined), when probed.
     retention: retention.RetentionBound | None = None
     retention_errors: tuple[BackendError, ...] = ()
+    # How far behind the running job is (decide.catchup), when probed.
+    backlog: backlog.Measure | None = None

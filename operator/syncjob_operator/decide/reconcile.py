@@ -21,12 +21,23 @@ from dataclasses import replace
 
 from syncjob_operator import units
 from syncjob_operator.api import jobspec, jobstatus
-from syncjob_operator.decide import conditions, events, phase, stage, status, targets, workers
+from syncjob_operator.decide import (
+    catchup,
+    conditions,
+    events,
+    phase,
+    restart,
+    stage,
+    status,
+    targets,
+    workers,
+)
 from syncjob_operator.decide.observed import BackendError, Observed
 from syncjob_operator.decide.plan import (
     ConnectorAction,
     Context,
     KafkaConnectorAction,
+    Pace,
     Plan,
 )
 
@@ -114,7 +125,39 @@ def decide(spec: jobspec.SyncJobSpec, observed: Observed, ctx: Context) -> Plan:
                 transient=True,
             )
         )
-    if draft.failures:
+    restarts = restart.decide(spec, observed, prev.restarts, want_paused=want_paused, now=ctx.now)
+    draft.actions.extend(restarts.actions)
+    draft.events.extend(restarts.events)
+    if draft.failures and restarts.exhausted and restarts.status is not None:
+        blocking.insert(
+            0,
+            BackendError(
+                backend="connect",
+                reason="RestartLimitReached",
+                message=f"{restarts.status.count} automatic restarts did not help: "
+                + "; ".join(draft.failures)
+                + (
+                    f"; last trace: {restarts.status.last_trace}"
+                    if restarts.status.last_trace
+                    else ""
+                ),
+                transient=False,
+            ),
+        )
+    elif draft.failures and restarts.active:
+        # spec.autoRestart is on it: retried, not yet for a person.
+        transient.insert(
+            0,
+            BackendError(
+                backend="connect",
+                reason="ConnectorRestarting",
+                message="; ".join(draft.failures)
+                + " (restarted automatically"
+                + (f"; next at {units.rfc3339(restarts.next_at)})" if restarts.next_at else ")"),
+                transient=True,
+            ),
+        )
+    elif draft.failures:
         blocking.insert(
             0,
             BackendError(
@@ -133,6 +176,15 @@ def decide(spec: jobspec.SyncJobSpec, observed: Observed, ctx: Context) -> Plan:
         retention_deadline=None,
         retention=None,
         auto_resumed=auto_resumed,
+        cdc=catchup.cdc_status(
+            previous=prev.cdc,
+            measure=ctx.backlog,
+            threshold=spec.catch_up,
+            prev_phase=prev.phase,
+            phase=new_phase,
+            now=ctx.now,
+        ),
+        restarts=restarts.status,
         connectors=status.connectors_status(spec, observed, prev),
         workloads=status.workloads_status(observed, prev, draft.actions),
         kafka_connectors=[status.connector_status(c) for c in observed.kafka_connectors],
@@ -190,10 +242,16 @@ def decide(spec: jobspec.SyncJobSpec, observed: Observed, ctx: Context) -> Plan:
         ),
         conditions.retention_exceeded(exceeded=exceeded, message=ready.message),
     ]
+    caught_up = catchup.caught_up(report.cdc, spec.catch_up)
+    if caught_up is not None:
+        wanted.append(caught_up)
     merged = conditions.merge(
         prev.conditions, wanted, now=units.rfc3339(ctx.now), generation=ctx.generation
     )
     report = report.model_copy(update={"conditions": merged})
     draft.events.extend(events.transitions(prev, report))
+    draft.events.extend(catchup.events(prev.cdc, report.cdc, phase=new_phase))
     pace = phase.pace(new_phase, errors=bool(errors or draft.failures), stage_blocks=stage_blocks)
+    if pace is Pace.STEADY and report.cdc is not None and report.cdc.catching_up_since:
+        pace = Pace.WAITING  # look again soon: CaughtUp is waited for (resume --wait)
     return Plan(tuple(draft.actions), report, tuple(draft.events), pace)

@@ -163,11 +163,9 @@ def _server_state(
     )
 
 
-def _read(
-    connection: SourceConnection, *, timeout_s: int, with_server: bool
-) -> tuple[retention.BinlogSettings, retention.BinlogServerState | None]:
+def _connect(connection: SourceConnection, *, timeout_s: int) -> pymysql.Connection[Any]:
     with _ssl_context(connection) as ctx:
-        conn = pymysql.connect(
+        return pymysql.connect(
             host=connection.host,
             port=connection.port,
             user=connection.user,
@@ -180,6 +178,12 @@ def _read(
             autocommit=True,
             program_name="syncjob-operator-probe",
         )
+
+
+def _read(
+    connection: SourceConnection, *, timeout_s: int, with_server: bool
+) -> tuple[retention.BinlogSettings, retention.BinlogServerState | None]:
+    conn = _connect(connection, timeout_s=timeout_s)
     with conn, conn.cursor() as cur:
         cur.execute(VERSION_QUERY)
         version, log_bin = cur.fetchone()
@@ -265,3 +269,33 @@ async def _probe(
             f"{where} has the binary log off (log_bin=OFF): CDC needs it on"
         )
     return settings, server
+
+
+def _binary_logs(connection: SourceConnection, *, timeout_s: int) -> list[tuple[str, int]]:
+    conn = _connect(connection, timeout_s=timeout_s)
+    with conn, conn.cursor() as cur:
+        cur.execute("SHOW BINARY LOGS")
+        return [(str(row[0]), int(row[1])) for row in cur.fetchall()]
+
+
+async def probe_binary_logs(
+    connection: SourceConnection, *, timeout_s: float = 10.0
+) -> list[tuple[str, int]]:
+    """``SHOW BINARY LOGS``: each binlog file and its size, oldest first.
+
+    Needs REPLICATION CLIENT (MySQL) or BINLOG MONITOR (MariaDB 10.5+), which
+    a Debezium account has; errors as :func:`probe_binlog` raises them.
+    """
+    where = f"{connection.source_type} at {connection.address}"
+    per_step = max(2, int(timeout_s / 3))
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await asyncio.to_thread(_binary_logs, connection, timeout_s=per_step)
+    except TimeoutError:
+        raise errors.ProbeTimeoutError(f"{where}: no answer within {timeout_s:g}s") from None
+    except pymysql.err.MySQLError as exc:
+        raise _error(exc, connection) from None
+    except (OSError, ssl.SSLError) as exc:
+        raise errors.SourceUnreachableError(
+            f"cannot connect to {where}: {connection.redact(str(exc))}"
+        ) from None

@@ -264,3 +264,58 @@ async def probe_slot(
     except psycopg.Error as exc:
         raise errors.ProbeError(f"{where}: {_text(exc, connection)}") from None
     return observation_from_rows(slot_row, settings_rows, version)
+
+
+# The job's backlog: WAL written since the last position the connector
+# confirmed (what it still has to read), not what the slot retains
+# (restart_lsn lags further behind, for the transactions still open).
+BACKLOG_QUERY = """
+    SELECT pg_wal_lsn_diff(
+               CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+                    ELSE pg_current_wal_lsn() END,
+               s.confirmed_flush_lsn)::bigint AS backlog_bytes
+      FROM pg_replication_slots s
+     WHERE s.slot_name = %(slot)s
+"""
+
+
+async def probe_backlog(
+    connection: SourceConnection, *, slot_name: str, timeout_s: float = 10.0
+) -> int | None:
+    """Bytes of WAL past the slot's ``confirmed_flush_lsn``: what the job has yet to read.
+
+    None for a slot without a confirmed position (a physical slot, or one never
+    used).  Errors as :func:`probe_slot` raises them.
+    """
+    where = f"PostgreSQL at {connection.address}"
+    try:
+        async with asyncio.timeout(timeout_s):
+            with _ca_file(connection.ca_cert) as ca_path:
+                kwargs = _conninfo_kwargs(
+                    connection,
+                    connect_timeout_s=max(2, int(timeout_s / 3)),
+                    statement_timeout_ms=int(timeout_s * 1000 / 3),
+                    ca_path=ca_path,
+                )
+                try:
+                    conn = await psycopg.AsyncConnection.connect(
+                        make_conninfo("", **kwargs), autocommit=True, row_factory=dict_row
+                    )
+                except psycopg.OperationalError as exc:
+                    raise _connect_error(exc, connection) from None
+            async with conn:
+                cur = await conn.execute(BACKLOG_QUERY, {"slot": slot_name})
+                row = await cur.fetchone()
+    except TimeoutError:
+        raise errors.ProbeTimeoutError(f"{where}: no answer within {timeout_s:g}s") from None
+    except pg_errors.InsufficientPrivilege as exc:
+        raise errors.PermissionDeniedError(f"{where}: {_text(exc, connection)}") from None
+    except psycopg.OperationalError as exc:
+        raise errors.SourceUnreachableError(
+            f"{where}: connection lost: {_text(exc, connection)}"
+        ) from None
+    except psycopg.Error as exc:
+        raise errors.ProbeError(f"{where}: {_text(exc, connection)}") from None
+    if row is None:
+        raise errors.SlotNotFoundError(f"{where} has no replication slot named {slot_name!r}")
+    return _opt_int(row["backlog_bytes"])
