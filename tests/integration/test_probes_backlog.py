@@ -87,9 +87,10 @@ async def test_binlog_backlog_counts_what_was_written_past_a_position(
     assert backlog.binlog_backlog(logs, position) == 0
     table = f"backlog_{uuid.uuid4().hex[:6]}"
     with mariadb_server.connect() as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
-        cur.execute(f"INSERT INTO {table} VALUES (1, REPEAT('x', 200000))")
+        cur.execute("CREATE DATABASE IF NOT EXISTS backlog_probe")
+        cur.execute(f"CREATE TABLE backlog_probe.{table} (id int PRIMARY KEY, v longtext)")
+        cur.execute(f"INSERT INTO backlog_probe.{table} VALUES (1, REPEAT('x', 200000))")
         conn.commit()
-        cur.execute(f"DROP TABLE {table}")
+        cur.execute(f"DROP TABLE backlog_probe.{table}")
     after = backlog.binlog_backlog(await mysql.probe_binary_logs(connection), position)
     assert after is not None and after >= 200_000

@@ -217,23 +217,12 @@ class ConnectClient:
         response = await self._call(
             "PUT", f"/connectors/{quote(name, safe='')}/{verb}", subject=name
         )
-        if response.status_code == 404:
-            raise _error(
-                "ConnectorNotFound"
-                if verb != "stop" or "not found" in _message(response).lower()
-                else "ConnectStopUnsupported",
-                f"connector {name}: {_message(response)}",
-                transient=False,
-                subject=name,
-            )
-        if response.status_code not in (200, 202, 204):
-            raise _error(
-                "ConnectUnexpectedAnswer",
-                f"PUT {verb} on connector {name} answered HTTP {response.status_code}: "
-                f"{_message(response)}",
-                transient=True,
-                subject=name,
-            )
+        not_found = (
+            "ConnectorNotFound"
+            if verb != "stop" or "not found" in _message(response).lower()
+            else "ConnectStopUnsupported"
+        )
+        _accepted(response, name=name, request=f"PUT {verb}", not_found=not_found)
 
     async def restart_failed(self, name: str) -> None:
         """POST restart?includeTasks=true&onlyFailed=true: the FAILED connector and tasks only.
@@ -246,21 +235,7 @@ class ConnectClient:
             f"/connectors/{quote(name, safe='')}/restart?includeTasks=true&onlyFailed=true",
             subject=name,
         )
-        if response.status_code == 404:
-            raise _error(
-                "ConnectorNotFound",
-                f"connector {name}: {_message(response)}",
-                transient=False,
-                subject=name,
-            )
-        if response.status_code not in (200, 202, 204):
-            raise _error(
-                "ConnectUnexpectedAnswer",
-                f"POST restart on connector {name} answered HTTP {response.status_code}: "
-                f"{_message(response)}",
-                transient=True,
-                subject=name,
-            )
+        _accepted(response, name=name, request="POST restart", not_found="ConnectorNotFound")
 
     async def observe(
         self, names: list[str], *, with_offsets: bool, types: dict[str, str]
@@ -306,6 +281,22 @@ def _tls_failure(exc: BaseException) -> str | None:
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         return "the server's certificate is not trusted"
     return None
+
+
+def _accepted(response: httpx.Response, *, name: str, request: str, not_found: str) -> None:
+    """A request that changes a connector was accepted (200, 202, 204), or why not."""
+    if response.status_code == 404:
+        raise _error(
+            not_found, f"connector {name}: {_message(response)}", transient=False, subject=name
+        )
+    if response.status_code not in (200, 202, 204):
+        raise _error(
+            "ConnectUnexpectedAnswer",
+            f"{request} on connector {name} answered HTTP {response.status_code}: "
+            f"{_message(response)}",
+            transient=True,
+            subject=name,
+        )
 
 
 def _message(response: httpx.Response) -> str:

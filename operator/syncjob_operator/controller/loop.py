@@ -250,20 +250,15 @@ class JobLoop:
 
     async def _do(self, spec: jobspec.SyncJobSpec, action: plans.Action, kube: Kube) -> None:
         try:
-            if isinstance(action, plans.ConnectorAction):
+            if isinstance(action, plans.ConnectorAction | plans.RestartAction):
                 assert spec.connect is not None
                 client = await self.shared.connect_client(self.namespace, spec.connect)
                 if isinstance(client, BackendError):
                     self.action_errors.append(client)
-                    return
-                await client.request_state(action.name, action.target)
-            elif isinstance(action, plans.RestartAction):
-                assert spec.connect is not None
-                client = await self.shared.connect_client(self.namespace, spec.connect)
-                if isinstance(client, BackendError):
-                    self.action_errors.append(client)
-                    return
-                await client.restart_failed(action.name)
+                elif isinstance(action, plans.ConnectorAction):
+                    await client.request_state(action.name, action.target)
+                else:
+                    await client.restart_failed(action.name)
             elif isinstance(action, plans.KafkaConnectorAction):
                 await strimzi.set_state(kube, self.namespace, action.name, action.state)
             elif isinstance(action, plans.ScaleAction):

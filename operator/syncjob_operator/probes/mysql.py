@@ -27,13 +27,15 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import pymysql
 
 from syncjob_operator.decide import retention
 from syncjob_operator.probes import errors
 from syncjob_operator.probes.connection import SourceConnection
+
+_T = TypeVar("_T")
 
 # MySQL/MariaDB client and server error numbers the probe maps.
 ER_ACCESS_DENIED = 1045
@@ -245,17 +247,18 @@ async def probe_binlog_server(
     return settings, server
 
 
-async def _probe(
-    connection: SourceConnection, *, timeout_s: float, with_server: bool
-) -> tuple[retention.BinlogSettings, retention.BinlogServerState | None]:
+async def _in_thread(
+    connection: SourceConnection, read: Callable[..., _T], *, timeout_s: float, **kwargs: Any
+) -> _T:
+    """``read(connection, timeout_s=..., **kwargs)`` in a worker thread, bounded, errors mapped.
+
+    PyMySQL's own timeouts stop the thread; the outer one stops the waiting.
+    """
     where = f"{connection.source_type} at {connection.address}"
-    # PyMySQL's own timeouts stop the thread; the outer one stops the waiting.
     per_step = max(2, int(timeout_s / 3))
     try:
         async with asyncio.timeout(timeout_s):
-            settings, server = await asyncio.to_thread(
-                _read, connection, timeout_s=per_step, with_server=with_server
-            )
+            return await asyncio.to_thread(read, connection, timeout_s=per_step, **kwargs)
     except TimeoutError:
         raise errors.ProbeTimeoutError(f"{where}: no answer within {timeout_s:g}s") from None
     except pymysql.err.MySQLError as exc:
@@ -264,9 +267,18 @@ async def _probe(
         raise errors.SourceUnreachableError(
             f"cannot connect to {where}: {connection.redact(str(exc))}"
         ) from None
+
+
+async def _probe(
+    connection: SourceConnection, *, timeout_s: float, with_server: bool
+) -> tuple[retention.BinlogSettings, retention.BinlogServerState | None]:
+    settings, server = await _in_thread(
+        connection, _read, timeout_s=timeout_s, with_server=with_server
+    )
     if not settings.log_bin:
         raise errors.BinlogDisabledError(
-            f"{where} has the binary log off (log_bin=OFF): CDC needs it on"
+            f"{connection.source_type} at {connection.address} has the binary log off "
+            "(log_bin=OFF): CDC needs it on"
         )
     return settings, server
 
@@ -286,16 +298,4 @@ async def probe_binary_logs(
     Needs REPLICATION CLIENT (MySQL) or BINLOG MONITOR (MariaDB 10.5+), which
     a Debezium account has; errors as :func:`probe_binlog` raises them.
     """
-    where = f"{connection.source_type} at {connection.address}"
-    per_step = max(2, int(timeout_s / 3))
-    try:
-        async with asyncio.timeout(timeout_s):
-            return await asyncio.to_thread(_binary_logs, connection, timeout_s=per_step)
-    except TimeoutError:
-        raise errors.ProbeTimeoutError(f"{where}: no answer within {timeout_s:g}s") from None
-    except pymysql.err.MySQLError as exc:
-        raise _error(exc, connection) from None
-    except (OSError, ssl.SSLError) as exc:
-        raise errors.SourceUnreachableError(
-            f"cannot connect to {where}: {connection.redact(str(exc))}"
-        ) from None
+    return await _in_thread(connection, _binary_logs, timeout_s=timeout_s)

@@ -21,8 +21,9 @@ import asyncio
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -33,6 +34,8 @@ from syncjob_operator import units
 from syncjob_operator.decide import retention
 from syncjob_operator.probes import errors
 from syncjob_operator.probes.connection import SourceConnection
+
+_T = TypeVar("_T")
 
 APPLICATION_NAME = "syncjob-operator-probe"
 
@@ -223,16 +226,40 @@ async def probe_slot(
     Raises :class:`errors.SlotNotFoundError` when the slot does not exist, and the
     other :mod:`errors` types for connection, permission and time-outs.
     """
-    connect_timeout = max(2, int(timeout_s / 3))
-    statement_timeout_ms = int(timeout_s * 1000 / 3)
+
+    async def read(conn: psycopg.AsyncConnection[dict[str, Any]]) -> retention.PgSlotObservation:
+        version = conn.info.server_version
+        cur = await conn.execute(slot_query(version), {"slot": slot_name})
+        slot_row = await cur.fetchone()
+        if slot_row is None:
+            raise errors.SlotNotFoundError(
+                f"PostgreSQL at {connection.address} has no replication slot named {slot_name!r}"
+            )
+        cur = await conn.execute(SETTINGS_QUERY)
+        return observation_from_rows(slot_row, await cur.fetchall(), version)
+
+    return await _with_connection(connection, read, timeout_s=timeout_s)
+
+
+async def _with_connection(
+    connection: SourceConnection,
+    read: Callable[[psycopg.AsyncConnection[dict[str, Any]]], Awaitable[_T]],
+    *,
+    timeout_s: float,
+) -> _T:
+    """``read`` on a fresh read-only connection, the whole bounded by ``timeout_s``, errors mapped.
+
+    A third of the bound for connecting and for each statement
+    (``statement_timeout``), so one slow step still leaves an answer in time.
+    """
     where = f"PostgreSQL at {connection.address}"
     try:
         async with asyncio.timeout(timeout_s):
             with _ca_file(connection.ca_cert) as ca_path:
                 kwargs = _conninfo_kwargs(
                     connection,
-                    connect_timeout_s=connect_timeout,
-                    statement_timeout_ms=statement_timeout_ms,
+                    connect_timeout_s=max(2, int(timeout_s / 3)),
+                    statement_timeout_ms=int(timeout_s * 1000 / 3),
                     ca_path=ca_path,
                 )
                 try:
@@ -242,15 +269,7 @@ async def probe_slot(
                 except psycopg.OperationalError as exc:
                     raise _connect_error(exc, connection) from None
             async with conn:
-                version = conn.info.server_version
-                cur = await conn.execute(slot_query(version), {"slot": slot_name})
-                slot_row = await cur.fetchone()
-                if slot_row is None:
-                    raise errors.SlotNotFoundError(
-                        f"{where} has no replication slot named {slot_name!r}"
-                    )
-                cur = await conn.execute(SETTINGS_QUERY)
-                settings_rows = await cur.fetchall()
+                return await read(conn)
     except TimeoutError:
         raise errors.ProbeTimeoutError(f"{where}: no answer within {timeout_s:g}s") from None
     except pg_errors.QueryCanceled:
@@ -263,7 +282,6 @@ async def probe_slot(
         ) from None
     except psycopg.Error as exc:
         raise errors.ProbeError(f"{where}: {_text(exc, connection)}") from None
-    return observation_from_rows(slot_row, settings_rows, version)
 
 
 # The job's backlog: WAL written since the last position the connector
@@ -287,35 +305,14 @@ async def probe_backlog(
     None for a slot without a confirmed position (a physical slot, or one never
     used).  Errors as :func:`probe_slot` raises them.
     """
-    where = f"PostgreSQL at {connection.address}"
-    try:
-        async with asyncio.timeout(timeout_s):
-            with _ca_file(connection.ca_cert) as ca_path:
-                kwargs = _conninfo_kwargs(
-                    connection,
-                    connect_timeout_s=max(2, int(timeout_s / 3)),
-                    statement_timeout_ms=int(timeout_s * 1000 / 3),
-                    ca_path=ca_path,
-                )
-                try:
-                    conn = await psycopg.AsyncConnection.connect(
-                        make_conninfo("", **kwargs), autocommit=True, row_factory=dict_row
-                    )
-                except psycopg.OperationalError as exc:
-                    raise _connect_error(exc, connection) from None
-            async with conn:
-                cur = await conn.execute(BACKLOG_QUERY, {"slot": slot_name})
-                row = await cur.fetchone()
-    except TimeoutError:
-        raise errors.ProbeTimeoutError(f"{where}: no answer within {timeout_s:g}s") from None
-    except pg_errors.InsufficientPrivilege as exc:
-        raise errors.PermissionDeniedError(f"{where}: {_text(exc, connection)}") from None
-    except psycopg.OperationalError as exc:
-        raise errors.SourceUnreachableError(
-            f"{where}: connection lost: {_text(exc, connection)}"
-        ) from None
-    except psycopg.Error as exc:
-        raise errors.ProbeError(f"{where}: {_text(exc, connection)}") from None
-    if row is None:
-        raise errors.SlotNotFoundError(f"{where} has no replication slot named {slot_name!r}")
-    return _opt_int(row["backlog_bytes"])
+
+    async def read(conn: psycopg.AsyncConnection[dict[str, Any]]) -> int | None:
+        cur = await conn.execute(BACKLOG_QUERY, {"slot": slot_name})
+        row = await cur.fetchone()
+        if row is None:
+            raise errors.SlotNotFoundError(
+                f"PostgreSQL at {connection.address} has no replication slot named {slot_name!r}"
+            )
+        return _opt_int(row["backlog_bytes"])
+
+    return await _with_connection(connection, read, timeout_s=timeout_s)
