@@ -149,4 +149,4 @@ def test_kubectl_explain_reads_the_descriptions(kube: Kube, crd: object) -> None
 def test_printer_columns(kube: Kube, crd: object, namespace: str) -> None:
     kube.apply(syncjob("cols", {"connect": CONNECT}), namespace=namespace)
     header = kube.kubectl("get", "sj", "-n", namespace).stdout.splitlines()[0].split()
-    assert header == ["NAME", "STAGE", "PHASE", "PAUSED", "DEADLINE", "READY", "AGE"]
+    assert header == ["NAME", "STAGE", "PHASE", "PAUSED", "DEADLINE", "READY", "LAG", "AGE"]
