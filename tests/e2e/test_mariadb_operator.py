@@ -418,11 +418,18 @@ def test_a_purge_after_a_task_restart_while_paused_is_reported_lost_before_resum
     assert r.status_code in (200, 202, 204), r.text
     committed = job.offset()
     job.insert(range(11, 31))
-    kube.wait_for(
-        "no binlog reader left",
-        lambda: not debezium_mariadb.binlog_readers(job.src.server),
-        timeout=30,
-    )
+    # The restarted task's old Binlog Dump thread on the server lingers until
+    # the first event it cannot send: keep writing until it is gone.
+    more = iter(range(31, 10_000))
+
+    def no_reader_left() -> bool:
+        if not debezium_mariadb.binlog_readers(job.src.server):
+            return True
+        n = next(more)
+        job.insert(range(n, n + 1))
+        return False
+
+    kube.wait_for("no binlog reader left", no_reader_left, timeout=120, interval=2)
     assert all_in(job.p.connect.status(job.source), "PAUSED")
     purge = purge_all_but_the_newest(job)
     assert committed["file"] not in purge.after
