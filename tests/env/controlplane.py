@@ -179,9 +179,10 @@ class ControlPlane:
                 f"--secure-port={serving['kube-controller-manager']}",
                 "--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service",
                 "--concurrent-deployment-syncs=2",
-                # kwok renews the fake node's lease; starved of CPU beside
-                # the JVMs it can be late, and the default 50 s grace would
-                # mark the node and its Pods NotReady under a running test.
+                # kwok renews the fake nodes' leases (--node-lease-duration-seconds
+                # below); starved of CPU beside the JVMs it can be late, and the
+                # default 50 s grace would mark a node and its Pods NotReady
+                # under a running test.
                 "--node-monitor-grace-period=10m",
                 "-v=0",
             ],
@@ -210,6 +211,11 @@ class ControlPlane:
                         f"--kubeconfig={self.kubeconfig}",
                         "--manage-all-nodes=false",
                         "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                        # Without a lease kwok's default stages heartbeat a node's
+                        # status only every 10-20 min: past the grace period
+                        # above, so a suite longer than 10 min saw every Pod
+                        # turn NotReady mid-test.  A lease is renewed every 10 s.
+                        "--node-lease-duration-seconds=40",
                         "--cidr=10.244.0.0/16",
                         "--node-ip=10.244.0.1",
                         f"--server-address=127.0.0.1:{serving['kwok']}",

@@ -14,6 +14,7 @@ password-less window on the TCP port.
 
 from __future__ import annotations
 
+import atexit
 import secrets
 import shutil
 import subprocess
@@ -25,7 +26,6 @@ from pathlib import Path
 import pymysql
 
 from tests.env import processes
-from tests.env.postgres import make_traversable_for_others
 
 OS_USER = "mysql"
 START_TIMEOUT_S = 60.0
@@ -119,7 +119,8 @@ def start_mariadb(
     port: int | None = None,
     settings: Mapping[str, str | int | None] | None = None,
 ) -> MariaDBServer:
-    """mariadb-install-db into ``workdir/mariadb-data`` and start mariadbd on 127.0.0.1.
+    """mariadb-install-db into a data directory that ``workdir/mariadb-data`` links to;
+    start mariadbd on 127.0.0.1.
 
     ``settings`` are server options (``binlog_expire_logs_seconds``,
     ``server_id`` ...; ``_`` or ``-`` both work) on top of
@@ -130,13 +131,22 @@ def start_mariadb(
     """
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    datadir = workdir / "mariadb-data"
+    link = workdir / "mariadb-data"
     logfile = workdir / "mariadb.log"
-    if datadir.exists():
-        raise FileExistsError(f"{datadir} exists: use a fresh workdir")
-    make_traversable_for_others(workdir)
+    if link.exists() or link.is_symlink():
+        raise FileExistsError(f"{link} exists: use a fresh workdir")
+    # The data directory lives under /tmp, not under the caller's workdir:
+    # the server runs as another user, and a workdir under pytest's private
+    # temporary root (0700, reset by any concurrent pytest session) would
+    # deny it the path.  The workdir keeps a link to it.
+    home = Path(tempfile.mkdtemp(prefix="syncjob-mdb-", dir="/tmp"))
+    home.chmod(0o711)  # the server user passes through, lists nothing
+    # Registered before the server's own stop at exit, so it runs after it.
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    datadir = home / "mariadb-data"
     datadir.mkdir(mode=0o750)
     shutil.chown(datadir, user=OS_USER, group=OS_USER)
+    link.symlink_to(datadir)
 
     result = subprocess.run(
         [
