@@ -113,6 +113,7 @@ class JobLoop:
             except TimeoutError:
                 continue
             self.wake.clear()
+            self.pacer.woken()
             return
 
     # --- one pass -------------------------------------------------------
