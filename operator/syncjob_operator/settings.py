@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     resync_interval: float = Field(
         default=30.0, description="How often a converged job is checked for drift."
     )
+    # The offsets (one GET per source connector; Connect's listing has none)
+    # of a job running in CDC serve only a later pause (SQL Server's commit
+    # LSN): the stage no longer moves, a pause reads fresh ones anyway, and
+    # the catch-up after a resume reads its own.  Five resyncs keeps them
+    # minutes fresh for a fifth of the requests.
+    offsets_interval: float = Field(
+        default=150.0,
+        description="How often a job running in CDC reads its source connectors' offsets.",
+    )
     retention_interval: float = Field(
         default=30.0, description="How often a paused job's retention is re-probed."
     )

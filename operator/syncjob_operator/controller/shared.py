@@ -8,7 +8,9 @@ both in a :class:`~.clients.Pool`, which closes a client when its Secret
 changes or no job has used it for a while.  Secrets are cached for a short
 while so that a job polling fast during a transition does not read its
 Secret every 25 ms.
-The readers of Kafka Connect's offsets topics are shared too (:mod:`.offsets`).
+The readers of Kafka Connect's offsets topics are shared too (:mod:`.offsets`),
+and so is each Connect cluster's listing of its connectors (:mod:`.listing`):
+one request a resync interval serves every converged job on it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from syncjob_operator.api import jobspec
 from syncjob_operator.backends.connect import ConnectAuth, ConnectClient
 from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.controller.clients import Pool, fingerprint
+from syncjob_operator.controller.listing import Listed, SingleFlight, connect_listings
 from syncjob_operator.controller.offsets import OffsetsTopics
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import kafka_topics
@@ -62,8 +65,11 @@ class Shared:
     )
     # The readers of Kafka Connect's offsets topics, for the stage.
     offsets_topics: OffsetsTopics = field(default_factory=OffsetsTopics)
+    # Each Connect client's listing of its cluster's connectors.
+    connect_listings: SingleFlight[object, Listed] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.connect_listings = connect_listings(self.clock)
         self.connect_clients = Pool(
             _close_connect,
             what="Kafka Connect client",
