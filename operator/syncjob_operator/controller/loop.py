@@ -240,6 +240,7 @@ class JobLoop:
             spec=spec,
             previous=previous,
             carried=carried,
+            wake=self.wake.set,
         )
 
     async def act(self, spec: jobspec.SyncJobSpec, actions: tuple[plans.Action, ...]) -> None:

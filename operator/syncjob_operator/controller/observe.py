@@ -90,10 +90,13 @@ class Observer:
     offsets_read_at: float | None = None
     # Whether the offsets were read since the job was last seen Paused.
     offsets_read_since_paused: bool = False
-    # Set by the loop when its pass acted: the next pass observes directly.
+    # Set by the loop when its pass acted: the next pass observes directly
+    # (its connectors' own status, its workloads by GET).
     acted: bool = False
     # Monotonic seconds: when this job last observed its connectors directly.
     direct_at: float | None = None
+    # The resourceVersion of each object this job read by GET (see backends.watch).
+    floors: dict[str, int] = field(default_factory=dict)
     # Each source connector's committed offsets as last read (for SQL Server's commit LSN).
     source_offsets: dict[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
 
@@ -109,15 +112,22 @@ class Observer:
         spec: jobspec.SyncJobSpec,
         previous: jobstatus.SyncJobStatus,
         carried: Sequence[BackendError] = (),
+        wake: Callable[[], None] = lambda: None,
     ) -> Observed:
-        """What the backends say now; ``carried`` are errors of the last pass's actions."""
+        """What the backends say now; ``carried`` are errors of the last pass's actions.
+
+        ``wake`` is called when a workload or KafkaConnector this job reads changes.
+        """
         kube = shared.kube
+        acted, self.acted = self.acted, False
         errors: list[BackendError] = list(carried)
+        # Right after acting, its own GETs: it must see what it changed.
+        read = shared.watches.reader(who=id(self), wake=wake, fresh=acted, floors=self.floors)
         seen_workloads = await asyncio.gather(
-            *(workloads.observe(kube, namespace, ref) for ref in spec.workloads)
+            *(workloads.observe(kube, namespace, ref, read) for ref in spec.workloads)
         )
         seen_strimzi = await asyncio.gather(
-            *(strimzi.observe(kube, namespace, ref.name) for ref in spec.kafka_connectors)
+            *(strimzi.observe(kube, namespace, ref.name, read) for ref in spec.kafka_connectors)
         )
         errors += [e for _, e in (*seen_workloads, *seen_strimzi) if e is not None]
 
@@ -134,7 +144,7 @@ class Observer:
                 ]
             else:
                 connectors, connect_errors = await self._connect(
-                    shared, client, spec.connect, spec.paused, previous
+                    shared, client, spec.connect, spec.paused, previous, acted=acted
                 )
                 connect_serves_offsets = client.serves_offsets
 
@@ -171,6 +181,8 @@ class Observer:
         connect: jobspec.ConnectSpec,
         paused: bool,
         previous: jobstatus.SyncJobStatus,
+        *,
+        acted: bool,
     ) -> tuple[list[ConnectorState], list[BackendError]]:
         """The job's connectors: its own GETs in a transition, else the cluster's listing."""
         names = list(connect.connectors)
@@ -185,8 +197,7 @@ class Observer:
             now=self.clock(),
             interval=shared.settings.offsets_interval,
         )
-        if self.acted or previous.phase in DIRECT_PHASES:
-            self.acted = False
+        if acted or previous.phase in DIRECT_PHASES:
             self.direct_at = self.clock()
             connectors, errors = await client.observe(
                 names, with_offsets=with_offsets, types=self.connector_types
