@@ -46,6 +46,8 @@ WATCH_TIMEOUT_S = 240
 # A first sync slower than this serves the read by GET meanwhile.
 SYNC_WAIT_S = 5.0
 BACKOFF_MIN, BACKOFF_MAX = 0.5, 30.0
+# How often the idle informers and readers are looked for.
+SWEEP_EVERY = 10.0
 
 Read = Callable[[Resource, str, str], Awaitable[dict[str, Any] | None]]
 
@@ -191,16 +193,25 @@ class Informer:
                     )
                     return
                 streak += 1
-                delay = backoff(streak)
-                if streak == 1:
-                    logger.info(
-                        "watch of %s failed (%s); relisting in %.1fs, reading by GET meanwhile",
-                        self.collection,
-                        exc.message,
-                        delay,
-                    )
                 rv = ""
-                await asyncio.sleep(delay)
+                await self._pause(streak, exc.message)
+            except Exception as exc:  # a dead informer would serve stale objects for good
+                self.in_sync = False
+                streak += 1
+                rv = ""
+                await self._pause(streak, f"{type(exc).__name__}: {exc}")
+
+    async def _pause(self, streak: int, why: str) -> None:
+        """Wait before relisting; said once per run of failures (reads GET meanwhile)."""
+        delay = backoff(streak)
+        if streak == 1:
+            logger.info(
+                "watch of %s failed (%s); relisting in %.1fs, reading by GET meanwhile",
+                self.collection,
+                why,
+                delay,
+            )
+        await asyncio.sleep(delay)
 
 
 @dataclass
@@ -212,6 +223,7 @@ class WatchCache:
     idle_after: float = IDLE_AFTER
     subscriptions: Subscriptions = field(default_factory=Subscriptions)
     informers: dict[str, Informer] = field(default_factory=dict)
+    swept_at: float = float("-inf")
 
     def _changed(self, collection: str, names: set[str]) -> None:
         self.subscriptions.wake(collection, names)
@@ -285,8 +297,15 @@ class WatchCache:
         return read
 
     async def sweep(self) -> None:
-        """Stop watching what no job read for ``idle_after``; forget readers not renewed."""
+        """Stop watching what no job read for ``idle_after``; forget readers not renewed.
+
+        Every job's pass calls it: it does its work at most every SWEEP_EVERY
+        seconds, so that it costs nothing per pass at a thousand jobs.
+        """
         now = self.clock()
+        if now - self.swept_at < SWEEP_EVERY:
+            return
+        self.swept_at = now
         self.subscriptions.expire(now)
         for collection, informer in list(self.informers.items()):
             if now - informer.used_at > self.idle_after:
