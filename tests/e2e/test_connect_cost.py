@@ -98,6 +98,7 @@ def test_idle_jobs_cost_one_listing_per_resync_and_pause_resume_still_land(
         time.sleep(5 * RESYNC_S)
         counts = dict(proxy.request_counts())
         elapsed = time.monotonic() - started
+        print(f"\n[cost] {JOBS} idle jobs, {elapsed:.1f} s at a {RESYNC_S:.0f} s resync: {counts}")
         assert per_connector(counts) == {}, counts
         # One listing a resync interval for all the jobs (one more for a window's edges).
         allowed = math.ceil(elapsed / RESYNC_S) + 1
