@@ -35,6 +35,21 @@ class Settings(BaseSettings):
     transition_poll_min: float = 0.025
     transition_fast_window: float = 1.0
     transition_poll_max: float = 1.0
+    # A transition still on its way after this long is one that cannot finish
+    # soon (Pods that cannot be scheduled, a Connect worker gone): polling it
+    # every second would cost ~1 pass a second per stuck job (82 % of a core
+    # for 890 stuck jobs), so its wait keeps growing by half up to
+    # transition_poll_slow_max. Nothing is lost by the slow polls: a watched
+    # workload that changes wakes the job at once, and the timeout still
+    # bounds the transition.
+    transition_slow_after: float = Field(
+        default=10.0,
+        description="After this long, a pause or resume still on its way is polled slowly.",
+    )
+    transition_poll_slow_max: float = Field(
+        default=10.0,
+        description="The longest wait between two polls of a slow pause or resume.",
+    )
     transition_timeout: float = Field(
         default=300.0, description="Bound on a pause or resume before it is reported as Stalled."
     )
@@ -52,6 +67,15 @@ class Settings(BaseSettings):
     )
     resync_interval: float = Field(
         default=30.0, description="How often a converged job is checked for drift."
+    )
+    # The offsets (one GET per source connector; Connect's listing has none)
+    # of a job running in CDC serve only a later pause (SQL Server's commit
+    # LSN): the stage no longer moves, a pause reads fresh ones anyway, and
+    # the catch-up after a resume reads its own.  Five resyncs keeps them
+    # minutes fresh for a fifth of the requests.
+    offsets_interval: float = Field(
+        default=150.0,
+        description="How often a job running in CDC reads its source connectors' offsets.",
     )
     retention_interval: float = Field(
         default=30.0, description="How often a paused job's retention is re-probed."

@@ -84,6 +84,8 @@ class ControlPlane:
     # pid by component: what controlplane.json keeps for ``down`` in another process
     pids: dict[str, int] = field(default_factory=dict)
     procs: dict[str, processes.Process] = field(default_factory=dict, repr=False)
+    # Extra kube-apiserver flags (a test that needs, say, --watch-cache=false).
+    apiserver_args: tuple[str, ...] = ()
 
     @property
     def kubeconfig(self) -> Path:
@@ -156,6 +158,7 @@ class ControlPlane:
                 "--audit-log-mode=blocking",
                 "--audit-log-maxsize=0",
                 "-v=0",
+                *self.apiserver_args,
             ],
         )
         self._write_kubeconfig()

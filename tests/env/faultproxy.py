@@ -20,6 +20,10 @@ Modes (:class:`Mode`), switched at any time with ``set_mode(Mode.HANG)``:
 Changing the mode severs every open connection, so an HTTP client's kept-alive
 connection from before the switch cannot bypass the new mode.
 
+In ``PASS`` mode it also counts the HTTP requests it forwards, by method and
+target (``GET /connectors?expand=status``): :attr:`FaultProxy.requests`, so a
+test can assert what the operator costs a server, not only what it achieves.
+
 Two ways to run it: :class:`FaultProxy` in the caller's event loop
 (``await proxy.start()``), or :class:`ThreadedFaultProxy`, which runs one in a
 daemon thread with a sync API for sync fixtures and other processes.  It
@@ -72,6 +76,8 @@ class FaultProxy:
     error_status: int = 500
     error_message: str = "injected fault (tests/env/faultproxy.py)"
     connections: Counter[str] = field(default_factory=Counter)  # accepted, by mode
+    # Requests forwarded in PASS mode, by "METHOD target" (target as sent, query included).
+    requests: Counter[str] = field(default_factory=Counter)
     _mode: Mode = Mode.PASS
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -204,12 +210,51 @@ class FaultProxy:
                     if dst.can_write_eof():
                         dst.write_eof()
 
+        async def requests(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            """Forward request by request, counting each; raw bytes past what it can parse."""
+            try:
+                while True:
+                    try:
+                        head = await src.readuntil(b"\r\n\r\n")
+                    except asyncio.IncompleteReadError as exc:
+                        dst.write(exc.partial)
+                        break
+                    except asyncio.LimitOverrunError:
+                        break  # a head this long: not counted, copied as it is below
+                    line = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+                    if len(line) >= 2:
+                        self.requests[f"{line[0]} {line[1]}"] += 1
+                    dst.write(head)
+                    length, chunked = _body_framing(head)
+                    if chunked:
+                        break  # chunked bodies: copied as they are from here on
+                    if length:
+                        dst.write(await src.readexactly(length))
+                    await dst.drain()
+            except (ConnectionError, OSError, asyncio.IncompleteReadError):
+                return
+            await copy(src, dst)
+
         try:
-            await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
+            await asyncio.gather(requests(reader, up_writer), copy(up_reader, writer))
         finally:
             self._writers.discard(up_writer)
             with contextlib.suppress(Exception):
                 up_writer.close()
+
+
+def _body_framing(head: bytes) -> tuple[int, bool]:
+    """A request head's Content-Length, and whether its body is chunked."""
+    length, chunked = 0, False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            with contextlib.suppress(ValueError):
+                length = int(value.strip())
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    return length, chunked
 
 
 async def _read_request(reader: asyncio.StreamReader) -> bytes:
@@ -271,6 +316,20 @@ class ThreadedFaultProxy:
             self.proxy.set_mode(mode, status=status, message=message), self._loop
         )
         fut.result(timeout=10)
+
+    def request_counts(self) -> Counter[str]:
+        """A copy of the requests forwarded so far, by "METHOD target" (taken on its loop)."""
+
+        async def copy() -> Counter[str]:
+            return Counter(self.proxy.requests)
+
+        return asyncio.run_coroutine_threadsafe(copy(), self._loop).result(timeout=10)
+
+    def reset_counts(self) -> None:
+        async def clear() -> None:
+            self.proxy.requests.clear()
+
+        asyncio.run_coroutine_threadsafe(clear(), self._loop).result(timeout=10)
 
     def stop(self) -> None:
         if not self._thread.is_alive():

@@ -106,9 +106,11 @@ WATCHED = [
     ("syncjob.dev", "syncjobs/status", "patch"),
     ("", "events", "create"),
     ("", "secrets", "get"),
-    ("apps", "deployments statefulsets deployments/scale statefulsets/scale", "get patch"),
-    ("kafka.strimzi.io", "kafkaconnectors", "get patch"),
-    ("kafka.strimzi.io", "kafkaconnects kafkaconnects/scale", "get patch"),
+    ("apps", "deployments statefulsets", "get list watch patch"),
+    ("apps", "deployments/scale statefulsets/scale", "patch"),
+    ("kafka.strimzi.io", "kafkaconnectors", "get list watch patch"),
+    ("kafka.strimzi.io", "kafkaconnects", "get list watch patch"),
+    ("kafka.strimzi.io", "kafkaconnects/scale", "get patch"),
 ]
 CLUSTER = [
     ("apiextensions.k8s.io", "customresourcedefinitions", "list watch"),
@@ -266,7 +268,8 @@ def test_extra_scale_resources_grant_get_and_patch_on_the_kind_and_its_scale(
     helm: Path,
 ) -> None:
     """The operator reads and annotates the workload itself, not only its /scale:
-    with /scale alone, pausing such a kind is forbidden (its GET is refused)."""
+    with /scale alone, pausing such a kind is forbidden (its GET is refused).
+    It lists and watches the kind, so that a pass reads it from the watch cache."""
     values = {
         "rbac.extraScaleResources[0].apiGroup": "example.com",
         "rbac.extraScaleResources[0].resources": "{foos}",
@@ -274,6 +277,8 @@ def test_extra_scale_resources_grant_get_and_patch_on_the_kind_and_its_scale(
     extra = grants(render(helm, values)) - expected_grants([])
     assert extra == {
         ("", "example.com", "foos", "get"),
+        ("", "example.com", "foos", "list"),
+        ("", "example.com", "foos", "watch"),
         ("", "example.com", "foos", "patch"),
         ("", "example.com", "foos/scale", "get"),
         ("", "example.com", "foos/scale", "patch"),

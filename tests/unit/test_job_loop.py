@@ -30,20 +30,38 @@ class Connect:
         self.states = {"src": state, "sink": state}
         self.obeys = obeys
         self.requests: list[tuple[str, str]] = []
+        # What the loop asked for, in order: "status" (its own), "listing", "offsets".
+        self.asked: list[str] = []
+
+    def _state(self, name: str, *, offsets: bool) -> ConnectorState:
+        return ConnectorState(
+            name=name,
+            state=self.states[name],
+            type="source" if name == "src" else "sink",
+            tasks=(TaskState(id=0, state=self.states[name]),),
+            offsets=({"lsn": 100, "txId": 7},) if name == "src" and offsets else None,
+        )
 
     async def observe(
         self, names: list[str], *, with_offsets: bool, types: dict[str, str]
     ) -> tuple[list[ConnectorState], list[Any]]:
-        return [
-            ConnectorState(
-                name=n,
-                state=self.states[n],
-                type="source" if n == "src" else "sink",
-                tasks=(TaskState(id=0, state=self.states[n]),),
-                offsets=({"lsn": 100, "txId": 7},) if n == "src" else None,
-            )
-            for n in names
-        ], []
+        self.asked.append("status")
+        return [self._state(n, offsets=with_offsets) for n in names], []
+
+    async def listing(self) -> dict[str, ConnectorState]:
+        self.asked.append("listing")
+        return {n: self._state(n, offsets=False) for n in self.states}
+
+    def from_listing(
+        self, names: list[str], listed: dict[str, ConnectorState]
+    ) -> tuple[list[ConnectorState], list[Any]]:
+        return [listed[n] for n in names], []
+
+    async def add_offsets(
+        self, states: list[ConnectorState]
+    ) -> tuple[list[ConnectorState], list[Any]]:
+        self.asked.append("offsets")
+        return [self._state(c.name, offsets=True) if c.name == "src" else c for c in states], []
 
     async def request_state(self, name: str, target: str) -> None:
         self.requests.append((name, target))
@@ -146,3 +164,48 @@ def test_release_of_an_invalid_spec_has_nothing_to_do(spec: dict[str, Any]) -> N
     loop, events = job_loop(connect, kube)
     assert asyncio.run(loop.release(body(paused=True, status=PAUSED, **spec), within=30.0))
     assert (connect.requests, kube.patches, events) == ([], [], [])
+
+
+RUNNING_CDC = jobstatus.SyncJobStatus(observed_generation=3, phase="Running", stage="CDC")
+
+
+def test_converged_jobs_on_one_cluster_share_one_listing() -> None:
+    connect, kube = Connect("RUNNING"), StatusOnly()
+    first, _ = job_loop(connect, kube)
+    loops = [first] + [
+        JobLoop(shared=first.shared, namespace="ns", name=f"job-{i}", emit=lambda e: None)
+        for i in range(49)
+    ]
+
+    async def passes() -> list[plan.Plan]:
+        done: list[plan.Plan] = []
+        for _ in range(3):  # three resyncs within the listing's max age
+            done += await asyncio.gather(
+                *(loop.step(body(paused=False, status=RUNNING_CDC)) for loop in loops)
+            )
+        return done
+
+    plans = asyncio.run(passes())
+    assert {p.status.phase for p in plans} == {"Running"}
+    # 150 passes: one listing, no connector's own status; each job read its offsets once.
+    assert connect.asked.count("listing") == 1
+    assert connect.asked.count("status") == 0
+    assert connect.asked.count("offsets") == 50
+    assert connect.requests == []
+
+
+def test_after_its_own_pause_a_job_takes_no_listing_from_before_it() -> None:
+    connect, kube = Connect("RUNNING"), StatusOnly()
+    loop, _ = job_loop(connect, kube)
+
+    async def passes() -> list[plan.Plan]:
+        return [await loop.step(body(paused=True, status=RUNNING_CDC)) for _ in range(4)]
+
+    phases = [p.status.phase for p in asyncio.run(passes())]
+    # A listing; the pause asked for, then watched through its own GETs; once
+    # Paused, a listing again, but a new one: the first still says RUNNING.
+    assert phases == ["Pausing", "Paused", "Paused", "Paused"]
+    assert [a for a in connect.asked if a != "offsets"] == ["listing", "status", "listing"]
+    assert connect.requests == [("src", "PAUSED"), ("sink", "PAUSED")]
+    # Paused in CDC, the offsets are read once (the pause is decided on fresh ones).
+    assert connect.asked.count("offsets") == 2

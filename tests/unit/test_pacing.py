@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from syncjob_operator.api import jobstatus
@@ -21,6 +23,13 @@ SETTINGS = Settings(
     retention_interval=20.0,
 )
 RUNNING = jobstatus.SyncJobStatus(phase="Running")
+
+
+def no_jitter(low: float, high: float) -> float:
+    """The draw that keeps the interval as it is (1.0 lies in both jitter ranges)."""
+    return min(max(1.0, low), high)
+
+
 WATCHED = jobstatus.RetentionStatus(basis="configured")
 
 
@@ -55,7 +64,7 @@ def test_backoff(streak: int, delay: float) -> None:
             [0.025, 0.0375, 0.05625],
         ),
         (
-            [(Pace.TRANSITION, 0.0)] + [(Pace.TRANSITION, 100.0)] * 12,
+            [(Pace.TRANSITION, 0.0)] + [(Pace.TRANSITION, 5.0)] * 12,
             [min(1.0, 0.025 * 1.5**k) for k in range(13)],
         ),
         # A transition that ends and begins again starts from poll_min.
@@ -96,7 +105,7 @@ def test_backoff(streak: int, delay: float) -> None:
     ],
 )
 def test_pacer(passes: list[tuple[plan.Pace, float]], delays: list[float]) -> None:
-    pacer = pacing.Pacer(SETTINGS)
+    pacer = pacing.Pacer(SETTINGS, draw=no_jitter)
     assert [pacer.after(pace, RUNNING, now=now) for pace, now in passes] == pytest.approx(delays)
 
 
@@ -112,11 +121,11 @@ def test_pacer(passes: list[tuple[plan.Pace, float]], delays: list[float]) -> No
     ],
 )
 def test_steady_resync(status: jobstatus.SyncJobStatus, delay: float) -> None:
-    assert pacing.Pacer(SETTINGS).after(Pace.STEADY, status, now=0.0) == delay
+    assert pacing.Pacer(SETTINGS, draw=no_jitter).after(Pace.STEADY, status, now=0.0) == delay
 
 
 def test_a_failed_pass_backs_off_like_a_retry_and_keeps_the_transition() -> None:
-    pacer = pacing.Pacer(SETTINGS)
+    pacer = pacing.Pacer(SETTINGS, draw=no_jitter)
     assert pacer.after(Pace.TRANSITION, RUNNING, now=10.0) == 0.025
     assert [pacer.failed(), pacer.failed(), pacer.failed()] == [1.0, 2.0, 4.0]
     # The transition's clock still counts from its start (its timeout bounds it).
@@ -149,3 +158,92 @@ def test_release_delays_grow_from_the_fast_poll_to_twice_the_transition_poll() -
         delays.append(delay)
     assert delays[:3] == pytest.approx([0.025, 0.0375, 0.05625])
     assert delays[-1] == 2.0 and max(delays) == 2.0
+
+
+SLOW = SETTINGS.model_copy(
+    update={
+        "transition_slow_after": 10.0,
+        "transition_poll_slow_max": 10.0,
+        "transition_timeout": 60.0,
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("nows", "delays"),
+    [
+        # Within transition_slow_after the wait stops at transition_poll_max...
+        ([0.0, *[5.0] * 12], [min(1.0, 0.025 * 1.5**k) for k in range(13)]),
+        # ...past it, it keeps growing by half, up to transition_poll_slow_max.
+        ([0.0, *[11.0] * 16], [min(10.0, 0.025 * 1.5**k) for k in range(17)]),
+        # Never past the transition timeout (60 s): the pass at the timeout reports it.
+        ([0.0, *[11.0] * 16, 55.0], [*(min(10.0, 0.025 * 1.5**k) for k in range(17)), 5.0]),
+        ([0.0, *[11.0] * 16, 60.5], [*(min(10.0, 0.025 * 1.5**k) for k in range(17)), 0.025]),
+    ],
+)
+def test_a_transition_that_cannot_finish_backs_off_past_a_second(
+    nows: list[float], delays: list[float]
+) -> None:
+    pacer = pacing.Pacer(SLOW, draw=no_jitter)
+    assert [pacer.after(Pace.TRANSITION, RUNNING, now=n) for n in nows] == pytest.approx(delays)
+
+
+def test_a_wake_makes_a_slow_transition_fast_again() -> None:
+    pacer = pacing.Pacer(SLOW, draw=no_jitter)
+    for now in (0.0, *[11.0] * 16):
+        pacer.after(Pace.TRANSITION, RUNNING, now=now)
+    assert pacer.after(Pace.TRANSITION, RUNNING, now=30.0) == 10.0
+    pacer.woken()  # the workload changed (its Pods became Ready)
+    assert pacer.after(Pace.TRANSITION, RUNNING, now=30.1) == pytest.approx(0.0375)
+    # A wake with no transition under way changes nothing.
+    idle = pacing.Pacer(SLOW, draw=no_jitter)
+    idle.woken()
+    assert idle.after(Pace.STEADY, RUNNING, now=0.0) == 30.0
+
+
+class LowEnd:
+    """A draw at the low end of the range it is given, recording the ranges asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[float, float]] = []
+
+    def __call__(self, low: float, high: float) -> float:
+        self.asked.append((low, high))
+        return low
+
+
+@pytest.mark.parametrize(
+    ("paces", "ranges"),
+    [
+        # Start-up: the first resync anywhere in the second half of the interval, then ±10 %.
+        ([Pace.STEADY, Pace.STEADY, Pace.STEADY], [(0.5, 1.0), (0.9, 1.1), (0.9, 1.1)]),
+        # After a transition (a storm converges all at once) the spread starts over.
+        (
+            [Pace.STEADY, Pace.STEADY, Pace.TRANSITION, Pace.STEADY, Pace.STEADY],
+            [(0.5, 1.0), (0.9, 1.1), (0.5, 1.0), (0.9, 1.1)],
+        ),
+        ([Pace.STEADY, Pace.RETRY, Pace.STEADY], [(0.5, 1.0), (0.5, 1.0)]),
+        ([Pace.WAITING, Pace.STEADY], [(0.5, 1.0)]),
+    ],
+)
+def test_converged_resyncs_are_jittered(
+    paces: list[plan.Pace], ranges: list[tuple[float, float]]
+) -> None:
+    draw = LowEnd()
+    pacer = pacing.Pacer(SETTINGS, draw=draw)
+    waits = [pacer.after(p, RUNNING, now=float(i)) for i, p in enumerate(paces)]
+    assert draw.asked == ranges
+    steady = [w for w, p in zip(waits, paces, strict=True) if p is Pace.STEADY]
+    assert steady == pytest.approx([30.0 * low for low, _ in ranges])
+
+
+def test_jittered_resyncs_spread_a_start_up_over_the_interval() -> None:
+    """1,000 jobs started together: their first resyncs fill [15 s, 30 s], none bunched."""
+    rng = random.Random(13)
+    firsts = [
+        pacing.Pacer(SETTINGS, draw=rng.uniform).after(Pace.STEADY, RUNNING, now=0.0)
+        for _ in range(1000)
+    ]
+    assert min(firsts) >= 15.0 and max(firsts) <= 30.0
+    per_second = [sum(1 for f in firsts if s <= f < s + 1) for s in range(15, 30)]
+    assert max(per_second) < 2 * 1000 / 15, per_second

@@ -46,8 +46,9 @@ app.kubernetes.io/component: operator
 RBAC rules for the namespaces the operator watches: every verb on every
 resource is listed (no wildcards), each one because the operator sends it;
 tests/integration/test_rbac_audit.py checks both against the API server's
-audit log.  Nothing is listed or watched but SyncJobs: workloads and
-KafkaConnectors are read one by one, by name, and changed by merge patch only.
+audit log.  Workloads and KafkaConnectors are listed and watched per kind and
+namespace (one watch feeds every job that reads them), read by name right
+after the operator changed them, and changed by merge patch only.
 */}}
 {{- define "syncjob-operator.rules.watched" -}}
 # SyncJobs: Kopf lists and watches them and patches its finalizer and
@@ -67,25 +68,38 @@ KafkaConnectors are read one by one, by name, and changed by merge patch only.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
-# spec.workloads: read the workload (readiness, the saved-replicas annotation),
-# patch that annotation, and read and patch its scale subresource.
+# spec.workloads: watch and read the workload (replicas, readiness, the
+# saved-replicas annotation) and patch that annotation; an apps/v1 workload's
+# scale subresource mirrors its own fields, so it is only patched.
 - apiGroups: [apps]
-  resources: [deployments, statefulsets, deployments/scale, statefulsets/scale]
-  verbs: [get, patch]
+  resources: [deployments, statefulsets]
+  verbs: [get, list, watch, patch]
+- apiGroups: [apps]
+  resources: [deployments/scale, statefulsets/scale]
+  verbs: [patch]
 # spec.kafkaConnectors: Strimzi KafkaConnector spec.state.
 - apiGroups: [kafka.strimzi.io]
   resources: [kafkaconnectors]
-  verbs: [get, patch]
-# spec.workloads of kind KafkaConnect (Strimzi), as apps above.
+  verbs: [get, list, watch, patch]
+# spec.workloads of kind KafkaConnect (Strimzi): watched as apps above; its
+# counts are read from its scale subresource.
 - apiGroups: [kafka.strimzi.io]
-  resources: [kafkaconnects, kafkaconnects/scale]
+  resources: [kafkaconnects]
+  verbs: [get, list, watch, patch]
+- apiGroups: [kafka.strimzi.io]
+  resources: [kafkaconnects/scale]
   verbs: [get, patch]
 {{- range .Values.rbac.extraScaleResources }}
-# rbac.extraScaleResources: as apps above, the workload and its /scale.
+# rbac.extraScaleResources: as KafkaConnect above, the workload and its /scale.
 - apiGroups: [{{ .apiGroup | quote }}]
   resources:
   {{- range .resources }}
   - {{ . | quote }}
+  {{- end }}
+  verbs: [get, list, watch, patch]
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources:
+  {{- range .resources }}
   - {{ printf "%s/scale" . | quote }}
   {{- end }}
   verbs: [get, patch]

@@ -7,7 +7,10 @@ done, is decided elsewhere.  Facts it relies on (Apache Kafka's
 answers 204; a 409 means a rebalance is under way; 404 an unknown connector;
 ``GET /connectors/{n}/offsets`` (3.5+) serves the committed offsets; an older
 Connect answers 404 (no such resource) or 405 there, and the client remembers
-that it serves none.
+that it serves none.  ``GET /connectors?expand=status&expand=info`` (2.3+,
+KIP-465) answers every connector's status and type in one request: what a
+converged job is observed from (:meth:`ConnectClient.listing`), shared by all
+the jobs of the cluster; the offsets have no such expansion.
 
 Credentials come from a Secret (basic, bearer, CA bundle) and are never put
 into a message: errors carry the status and Connect's own message only.
@@ -24,7 +27,10 @@ from urllib.parse import quote
 
 import httpx
 
-from syncjob_operator.backends.connector_status import connector_state_from_status
+from syncjob_operator.backends.connector_status import (
+    connector_state_from_status,
+    connector_states_from_listing,
+)
 from syncjob_operator.decide.observed import (
     NOT_FOUND,
     PAUSED,
@@ -110,9 +116,16 @@ class ConnectClient:
     def closed(self) -> bool:
         return self._http.is_closed
 
-    async def _call(self, method: str, path: str, *, subject: str = "") -> httpx.Response:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        subject: str = "",
+        params: httpx.QueryParams | None = None,
+    ) -> httpx.Response:
         try:
-            response = await self._http.request(method, path)
+            response = await self._http.request(method, path, params=params)
         except httpx.ConnectError as exc:
             tls = _tls_failure(exc)
             if tls is not None:
@@ -237,6 +250,96 @@ class ConnectClient:
         )
         _accepted(response, name=name, request="POST restart", not_found="ConnectorNotFound")
 
+    async def listing(self) -> dict[str, ConnectorState] | BackendError:
+        """Every connector's status and type, in one request; or why it could not be read."""
+        try:
+            response = await self._call(
+                "GET",
+                "/connectors",
+                params=httpx.QueryParams([("expand", "status"), ("expand", "info")]),
+            )
+        except ConnectError as exc:
+            return exc.error
+        if response.status_code != 200:
+            return BackendError(
+                "connect",
+                "ConnectUnexpectedAnswer",
+                f"GET /connectors?expand=status answered HTTP {response.status_code}: "
+                f"{_message(response)}",
+                transient=True,
+            )
+        try:
+            return connector_states_from_listing(response.json())
+        except ValueError:
+            return BackendError(
+                "connect",
+                "ConnectUnexpectedAnswer",
+                "GET /connectors?expand=status answered something that is not JSON",
+                transient=True,
+            )
+
+    def from_listing(
+        self, names: list[str], listed: Mapping[str, ConnectorState] | BackendError
+    ) -> tuple[list[ConnectorState], list[BackendError]]:
+        """A job's connectors out of the cluster's listing, as :meth:`observe` reports them.
+
+        A connector the listing lacks is NotFound with the same error as a 404
+        of its own status; a listing that failed is every connector Unknown,
+        with the error once per connector, as when each request failed.
+        """
+        if isinstance(listed, BackendError):
+            return [ConnectorState(name=n, state="Unknown") for n in names], [
+                replace(listed, subject=n) for n in names
+            ]
+        states: list[ConnectorState] = []
+        errors: list[BackendError] = []
+        for name in names:
+            state = listed.get(name)
+            if state is None:
+                states.append(ConnectorState(name=name, state=NOT_FOUND))
+                errors.append(self._not_found(name))
+            else:
+                states.append(state)
+        return states, errors
+
+    async def add_offsets(
+        self, states: list[ConnectorState]
+    ) -> tuple[list[ConnectorState], list[BackendError]]:
+        """These states with the committed offsets of the sources among them, read now.
+
+        One request per source connector (the listing has no offsets): a
+        failed one leaves that connector's offsets unread, and says why.
+        """
+        wanted = [
+            i
+            for i, c in enumerate(states)
+            if c.type != "sink" and c.state not in (NOT_FOUND, "Unknown")
+        ]
+        if not self.serves_offsets or not wanted:
+            return states, []
+        results = await asyncio.gather(
+            *(self.offsets(states[i].name) for i in wanted), return_exceptions=True
+        )
+        out = list(states)
+        errors: list[BackendError] = []
+        for i, result in zip(wanted, results, strict=True):
+            if isinstance(result, ConnectError):
+                errors.append(result.error)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                out[i] = replace(out[i], offsets=result)
+        return out, errors
+
+    def _not_found(self, name: str) -> BackendError:
+        return BackendError(
+            "connect",
+            "ConnectorNotFound",
+            f"connector {name} does not exist in Kafka Connect at {self.url}",
+            transient=False,
+            subject=name,
+        )
+
     async def observe(
         self, names: list[str], *, with_offsets: bool, types: dict[str, str]
     ) -> tuple[list[ConnectorState], list[BackendError]]:
@@ -256,15 +359,7 @@ class ConnectClient:
             else:
                 states.append(result)
                 if result.state == NOT_FOUND:
-                    errors.append(
-                        BackendError(
-                            "connect",
-                            "ConnectorNotFound",
-                            f"connector {name} does not exist in Kafka Connect at {self.url}",
-                            transient=False,
-                            subject=name,
-                        )
-                    )
+                    errors.append(self._not_found(name))
         return states, errors
 
 

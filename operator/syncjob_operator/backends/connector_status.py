@@ -1,7 +1,8 @@
 """Kafka Connect's connector status JSON, read into an observation.
 
 Why this exists: two adapters read the same JSON, Kafka Connect's REST API
-(``GET /connectors/{n}/status``) and Strimzi, which copies it into a
+(``GET /connectors/{n}/status``, and the same object per connector in
+``GET /connectors?expand=status``) and Strimzi, which copies it into a
 KafkaConnector's ``status.connectorStatus``; each stays independent of the
 other by sharing this one reading of it.
 """
@@ -9,6 +10,7 @@ other by sharing this one reading of it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from syncjob_operator.decide.observed import ConnectorState, TaskState, connect_state
@@ -34,3 +36,30 @@ def connector_state_from_status(name: str, body: Mapping[str, Any]) -> Connector
         trace=connector.get("trace"),
         tasks=tasks,
     )
+
+
+def connector_states_from_listing(body: Any) -> dict[str, ConnectorState]:
+    """Every connector of ``GET /connectors?expand=status&expand=info``, by name.
+
+    The listing maps each name to ``{"status": <the /status JSON>, "info":
+    {"type": ..., "config": ...}}``.  The type comes from ``info`` (the
+    status has it too): a connector whose status is missing (created a
+    moment ago) still tells the stage which connectors are sources.
+    Anything that is not an object reads as no connectors.
+    """
+    if not isinstance(body, Mapping):
+        return {}
+    states: dict[str, ConnectorState] = {}
+    for name, entry in body.items():
+        if not isinstance(entry, Mapping):
+            continue
+        status = _object(entry.get("status"))
+        info = _object(entry.get("info"))
+        state = connector_state_from_status(str(name), status)
+        ctype = info.get("type") or state.type
+        states[str(name)] = replace(state, type=ctype)
+    return states
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.config.config_exception import ConfigException
@@ -39,10 +41,14 @@ class Resource:
     has_scale: bool
 
     def path(self, namespace: str, name: str, subresource: str = "") -> str:
+        sub = f"/{subresource}" if subresource else ""
+        return f"{self.collection(namespace)}/{name}{sub}"
+
+    def collection(self, namespace: str) -> str:
+        """The path of this kind's objects in ``namespace`` (to list and watch)."""
         base = "/api/v1" if "/" not in self.group_version else f"/apis/{self.group_version}"
         ns = f"/namespaces/{namespace}" if self.namespaced else ""
-        sub = f"/{subresource}" if subresource else ""
-        return f"{base}{ns}/{self.plural}/{name}{sub}"
+        return f"{base}{ns}/{self.plural}"
 
 
 class Kube:
@@ -85,6 +91,62 @@ class Kube:
         except ApiException as exc:
             raise KubeError(exc.status or 0, _reason(exc)) from None
         return result if isinstance(result, dict) else {}
+
+    async def list_objects(self, path: str) -> tuple[list[dict[str, Any]], str]:
+        """A collection's items and the resourceVersion to watch it from."""
+        body = await self.request("GET", path)
+        items = [i for i in body.get("items") or [] if isinstance(i, dict)]
+        return items, str((body.get("metadata") or {}).get("resourceVersion") or "")
+
+    async def watch(
+        self, path: str, resource_version: str, *, timeout_s: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A collection's watch events from ``resource_version``, bookmarks included.
+
+        The server ends the watch after ``timeout_s`` (the caller watches again
+        from the last version seen).  An ERROR event becomes a KubeError with
+        its code: 410 Gone when the version is too old to resume from.
+        """
+        query = [
+            ("watch", "true"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(timeout_s)),
+        ]
+        try:
+            response = await self._api.call_api(
+                path,
+                "GET",
+                query_params=query,
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                # No bound on the whole stream; one on silence (the server
+                # sends bookmarks about every minute).
+                _request_timeout=aiohttp.ClientTimeout(sock_connect=30, sock_read=timeout_s + 60),
+            )
+        except ApiException as exc:
+            raise KubeError(exc.status or 0, _reason(exc)) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise KubeError(0, f"watch of {path} failed: {type(exc).__name__}") from None
+        try:
+            if response.status != 200:
+                text = await response.text()
+                raise KubeError(response.status, _message(text) or str(response.reason))
+            while True:
+                try:
+                    line = await response.content.readline()
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    raise KubeError(0, f"watch of {path} broke: {type(exc).__name__}") from None
+                if not line:
+                    return
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object") or {}
+                    raise KubeError(int(status.get("code") or 0), str(status.get("message")))
+                yield event
+        finally:
+            response.release()
 
     async def get(self, path: str) -> dict[str, Any] | None:
         try:
@@ -129,8 +191,13 @@ class Kube:
 
 
 def _reason(exc: ApiException) -> str:
+    return _message(exc.body) or str(exc.reason)
+
+
+def _message(body: Any) -> str:
+    """The ``message`` of a Kubernetes Status body, if it is one."""
     try:
-        body = json.loads(exc.body or "{}")
+        parsed = json.loads(body or "{}")
     except (TypeError, ValueError):
-        return str(exc.reason)
-    return str(body.get("message") or exc.reason)
+        return ""
+    return str(parsed.get("message") or "") if isinstance(parsed, dict) else ""

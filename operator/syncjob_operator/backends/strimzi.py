@@ -12,6 +12,7 @@ import dataclasses
 
 from syncjob_operator.backends.connector_status import connector_state_from_status
 from syncjob_operator.backends.kube import Kube, KubeError, Resource
+from syncjob_operator.backends.watch import Read
 from syncjob_operator.decide.observed import NOT_FOUND, UNKNOWN, BackendError, ConnectorState
 from syncjob_operator.decide.plan import StrimziState
 
@@ -24,10 +25,14 @@ KAFKA_CONNECTORS = Resource(
 
 
 async def observe(
-    kube: Kube, namespace: str, name: str
+    kube: Kube, namespace: str, name: str, read: Read | None = None
 ) -> tuple[ConnectorState, BackendError | None]:
+    """The KafkaConnector's requested and reported state; ``read`` it (default: a GET)."""
     try:
-        obj = await kube.get(KAFKA_CONNECTORS.path(namespace, name))
+        if read is not None:
+            obj = await read(KAFKA_CONNECTORS, namespace, name)
+        else:
+            obj = await kube.get(KAFKA_CONNECTORS.path(namespace, name))
     except KubeError as exc:
         reason = "StrimziNotInstalled" if exc.status == 404 else "KubernetesError"
         return ConnectorState(name=name, state=UNKNOWN), BackendError(

@@ -15,9 +15,11 @@ from typing import Any
 
 from syncjob_operator.api import jobspec
 from syncjob_operator.backends.kube import Kube, KubeError, Resource
+from syncjob_operator.backends.watch import Read
 from syncjob_operator.decide.observed import BackendError, WorkloadState
 
 SAVED_REPLICAS_ANNOTATION = "syncjob.dev/saved-replicas"
+APPS_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
 
 
 def _err(reason: str, ref: jobspec.WorkloadRef, message: str, *, transient: bool) -> BackendError:
@@ -51,15 +53,35 @@ def _int(value: Any) -> int:
     return int(value) if isinstance(value, int | float) else 0
 
 
+def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """The scale subresource of an apps/v1 workload, which mirrors its own fields."""
+    return {
+        "spec": {"replicas": (obj.get("spec") or {}).get("replicas")},
+        "status": {"replicas": (obj.get("status") or {}).get("replicas")},
+    }
+
+
 async def observe(
-    kube: Kube, namespace: str, ref: jobspec.WorkloadRef
+    kube: Kube, namespace: str, ref: jobspec.WorkloadRef, read: Read | None = None
 ) -> tuple[WorkloadState, BackendError | None]:
+    """The workload's replica counts and readiness; ``read`` the object (default: a GET).
+
+    An apps/v1 kind's scale subresource is its own ``spec.replicas`` and
+    ``status.replicas``, so it is not read; another kind's (a custom
+    resource: where its counts live is its CRD's business) is GET each time.
+    """
     resource = await _resource(kube, ref)
     if isinstance(resource, BackendError):
         return WorkloadState(ref=ref, found=False), resource
     try:
-        obj = await kube.get(resource.path(namespace, ref.name))
-        scale = await kube.get(resource.path(namespace, ref.name, "scale")) if obj else None
+        if read is not None:
+            obj = await read(resource, namespace, ref.name)
+        else:
+            obj = await kube.get(resource.path(namespace, ref.name))
+        if obj is not None and ref.kind in APPS_KINDS and resource.group_version == "apps/v1":
+            scale: dict[str, Any] | None = _scale_of(obj)
+        else:
+            scale = await kube.get(resource.path(namespace, ref.name, "scale")) if obj else None
     except KubeError as exc:
         return WorkloadState(ref=ref, found=False), _err(
             "KubernetesError", ref, f"reading {ref.kind} {ref.name}: {exc.message}", transient=True
@@ -78,7 +100,7 @@ async def observe(
     current = _int((scale.get("status") or {}).get("replicas"))
     if "readyReplicas" in status:
         ready = _int(status["readyReplicas"])
-    elif ref.kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+    elif ref.kind in APPS_KINDS:
         ready = 0  # the API omits readyReplicas when there are none
     else:
         ready = current  # a custom resource that does not report readiness

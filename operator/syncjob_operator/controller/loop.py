@@ -113,6 +113,7 @@ class JobLoop:
             except TimeoutError:
                 continue
             self.wake.clear()
+            self.pacer.woken()
             return
 
     # --- one pass -------------------------------------------------------
@@ -239,11 +240,14 @@ class JobLoop:
             spec=spec,
             previous=previous,
             carried=carried,
+            wake=self.wake.set,
         )
 
     async def act(self, spec: jobspec.SyncJobSpec, actions: tuple[plans.Action, ...]) -> None:
         kube = self.shared.kube
         jobs = [self._do(spec, a, kube) for a in self.ledger.due(actions, now=time.monotonic())]
+        if jobs:
+            self.observer.acted = True  # the next pass looks at what it asked for itself
         for result in await asyncio.gather(*jobs, return_exceptions=True):
             if isinstance(result, BaseException):
                 raise result

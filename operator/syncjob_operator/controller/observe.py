@@ -4,10 +4,22 @@ The reads run concurrently and every failure becomes a
 :class:`~syncjob_operator.decide.observed.BackendError` in the observation,
 never an exception.  What Kafka Connect answered is handed over as it is:
 whether its errors count is the decision's business
-(:mod:`syncjob_operator.decide.workers`).  Kept between passes: each
-connector's type (so that it is not asked again), and the source connectors'
-committed offsets as last read (for SQL Server's commit LSN), which are read
-at most once a resync interval once the job is in the CDC stage.
+(:mod:`syncjob_operator.decide.workers`).
+
+What it costs grows with the work, not the jobs:
+
+- A converged job's connectors come out of its cluster's listing, one
+  request a resync interval shared by every job on the cluster
+  (:mod:`.listing`).  A job with a transition in flight (Pausing, Resuming,
+  or one that acted in its last pass) GETs its own connectors' status
+  instead, since it polls every 25 ms and must see its own change at once;
+  the listing it takes afterwards is one started after that.
+- The offsets (one GET per source connector: the listing has none) are read
+  only when something needs them (:func:`offsets_due`).
+
+Kept between passes: each connector's type (so that it is not asked again),
+and the source connectors' committed offsets as last read (for SQL Server's
+commit LSN and MySQL's binlog time, in the retention probes).
 
 Where Kafka Connect's REST API cannot serve the offsets
 (:func:`syncjob_operator.decide.stage.way`), they are read from Connect's
@@ -21,16 +33,51 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from syncjob_operator.api import jobspec, jobstatus
 from syncjob_operator.backends import strimzi, workloads
+from syncjob_operator.backends.connect import ConnectClient
 from syncjob_operator.controller import offsets
 from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import stage
 from syncjob_operator.decide.observed import BackendError, ConnectorState, Observed
 from syncjob_operator.probes import offsets_topic
+
+# The phases whose connectors are observed one by one (see the module's doc).
+DIRECT_PHASES = ("Pausing", "Resuming")
+
+
+def offsets_due(
+    *,
+    stage: str | None,
+    phase: str | None,
+    paused: bool,
+    read_at: float | None,
+    read_since_paused: bool,
+    now: float,
+    interval: float,
+) -> bool:
+    """Whether this pass reads the source connectors' committed offsets from Connect.
+
+    - Before CDC, every pass: the stage is read from them, and a pause waits on it.
+    - A pause about to be decided (asked for, the job still Running) is decided
+      on fresh ones: it must not stop a snapshot.
+    - Paused in CDC, once: nothing moves them any more, and the retention
+      probes want the position the pause left (an offset read before the
+      task's last flush only makes a deadline early).
+    - Running in CDC, every ``interval`` (the offsets interval): the stage is
+      known and nothing but SQL Server's commit LSN, read for a later pause,
+      uses them; the catch-up after a resume reads its own.
+    """
+    if stage != "CDC":
+        return True
+    if paused and phase == "Running":
+        return True
+    if phase == "Paused":
+        return not read_since_paused
+    return read_at is None or now - read_at >= interval
 
 
 @dataclass
@@ -41,6 +88,15 @@ class Observer:
     clock: Callable[[], float] = time.monotonic
     connector_types: dict[str, str] = field(default_factory=dict)
     offsets_read_at: float | None = None
+    # Whether the offsets were read since the job was last seen Paused.
+    offsets_read_since_paused: bool = False
+    # Set by the loop when its pass acted: the next pass observes directly
+    # (its connectors' own status, its workloads by GET).
+    acted: bool = False
+    # Monotonic seconds: when this job last observed its connectors directly.
+    direct_at: float | None = None
+    # The resourceVersion of each object this job read by GET (see backends.watch).
+    floors: dict[str, int] = field(default_factory=dict)
     # Each source connector's committed offsets as last read (for SQL Server's commit LSN).
     source_offsets: dict[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
 
@@ -56,15 +112,22 @@ class Observer:
         spec: jobspec.SyncJobSpec,
         previous: jobstatus.SyncJobStatus,
         carried: Sequence[BackendError] = (),
+        wake: Callable[[], None] = lambda: None,
     ) -> Observed:
-        """What the backends say now; ``carried`` are errors of the last pass's actions."""
+        """What the backends say now; ``carried`` are errors of the last pass's actions.
+
+        ``wake`` is called when a workload or KafkaConnector this job reads changes.
+        """
         kube = shared.kube
+        acted, self.acted = self.acted, False
         errors: list[BackendError] = list(carried)
+        # Right after acting, its own GETs: it must see what it changed.
+        read = shared.watches.reader(who=id(self), wake=wake, fresh=acted, floors=self.floors)
         seen_workloads = await asyncio.gather(
-            *(workloads.observe(kube, namespace, ref) for ref in spec.workloads)
+            *(workloads.observe(kube, namespace, ref, read) for ref in spec.workloads)
         )
         seen_strimzi = await asyncio.gather(
-            *(strimzi.observe(kube, namespace, ref.name) for ref in spec.kafka_connectors)
+            *(strimzi.observe(kube, namespace, ref.name, read) for ref in spec.kafka_connectors)
         )
         errors += [e for _, e in (*seen_workloads, *seen_strimzi) if e is not None]
 
@@ -80,23 +143,10 @@ class Observer:
                     ConnectorState(name=n, state="Unknown") for n in spec.connect.connectors
                 ]
             else:
-                with_offsets = previous.stage != "CDC" or (
-                    self.offsets_read_at is None
-                    or self.clock() - self.offsets_read_at > shared.settings.resync_interval
+                connectors, connect_errors = await self._connect(
+                    shared, client, spec.connect, spec.paused, previous, acted=acted
                 )
-                connectors, connect_errors = await client.observe(
-                    list(spec.connect.connectors),
-                    with_offsets=with_offsets,
-                    types=self.connector_types,
-                )
-                if with_offsets and not connect_errors:
-                    self.offsets_read_at = self.clock()
                 connect_serves_offsets = client.serves_offsets
-                for c in connectors:
-                    if c.type:
-                        self.connector_types[c.name] = c.type
-                    if c.offsets is not None:  # read this pass; otherwise keep the last read
-                        self.source_offsets[c.name] = c.offsets
 
         seen = (*connectors, *(c for c, _ in seen_strimzi))
         topic_offsets: offsets_topic.Offsets | None = None
@@ -123,6 +173,57 @@ class Observer:
             connector_types=known,
             stage_errors=stage_errors,
         )
+
+    async def _connect(
+        self,
+        shared: Shared,
+        client: ConnectClient,
+        connect: jobspec.ConnectSpec,
+        paused: bool,
+        previous: jobstatus.SyncJobStatus,
+        *,
+        acted: bool,
+    ) -> tuple[list[ConnectorState], list[BackendError]]:
+        """The job's connectors: its own GETs in a transition, else the cluster's listing."""
+        names = list(connect.connectors)
+        if previous.phase != "Paused":
+            self.offsets_read_since_paused = False
+        with_offsets = offsets_due(
+            stage=previous.stage,
+            phase=previous.phase,
+            paused=paused,
+            read_at=self.offsets_read_at,
+            read_since_paused=self.offsets_read_since_paused,
+            now=self.clock(),
+            interval=shared.settings.offsets_interval,
+        )
+        if acted or previous.phase in DIRECT_PHASES:
+            self.direct_at = self.clock()
+            connectors, errors = await client.observe(
+                names, with_offsets=with_offsets, types=self.connector_types
+            )
+        else:
+            listed = await shared.connect_listings.get(
+                client,
+                client.listing,
+                max_age=shared.settings.resync_interval,
+                not_before=self.direct_at,
+            )
+            connectors, errors = client.from_listing(names, listed)
+            connectors = [
+                replace(c, type=self.connector_types.get(c.name) or c.type) for c in connectors
+            ]
+            if with_offsets and not errors:
+                connectors, errors = await client.add_offsets(connectors)
+        if with_offsets and not errors:
+            self.offsets_read_at = self.clock()
+            self.offsets_read_since_paused = previous.phase == "Paused"
+        for c in connectors:
+            if c.type:
+                self.connector_types[c.name] = c.type
+            if c.offsets is not None:  # read this pass; otherwise keep the last read
+                self.source_offsets[c.name] = c.offsets
+        return connectors, errors
 
     async def _read_topic(
         self,

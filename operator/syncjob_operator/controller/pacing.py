@@ -6,19 +6,30 @@ turns that into seconds, every wait bounded by the settings:
 - a transition (a pause or resume on its way) polls fast for its first
   ``transition_fast_window`` seconds, because most land within it (Connect
   takes ~50-200 ms), then backs off by half each time up to
-  ``transition_poll_max`` so that a slow one costs little;
+  ``transition_poll_max`` so that a slow one costs little; once it has lasted
+  ``transition_slow_after`` it is one that cannot finish soon (Pods that
+  cannot be scheduled, a worker gone), and the wait keeps growing up to
+  ``transition_poll_slow_max``, never past the transition timeout.  A wake
+  (the watched workload changed: :meth:`Pacer.woken`) makes it fast again, so
+  Pods that become Ready are seen at once, not after a long sleep;
 - an error backs off from ``retry_min``, doubling up to ``retry_max``: one
   formula (:func:`backoff`) whether the decision asked for a retry or the pass
   itself failed;
 - a converged job resyncs at ``resync_interval`` (at the retention interval
-  while a paused job's retention deadline is watched).
+  while a paused job's retention deadline is watched), jittered: the first
+  resync after start-up or after a transition at a random point in
+  [0.5, 1.0] of the interval, then ±10 %, so that jobs started (or paused in
+  a storm) together do not all resync together and the load of idle jobs is
+  spread evenly over the interval.
 
-The clock is passed in (monotonic seconds), so every rule is a table row.
+The clock and the random draw are passed in, so every rule is a table row.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from syncjob_operator.api import jobstatus
 from syncjob_operator.decide import plan
@@ -26,6 +37,11 @@ from syncjob_operator.settings import Settings
 
 # Each transition poll past the fast window waits this much longer than the last.
 TRANSITION_GROWTH = 1.5
+# The resync jitter, as factors of the interval: the first converged wait
+# (spread a start-up's jobs over the whole second half of the interval), then
+# every later one (keep them spread without drifting into step again).
+FIRST_RESYNC = (0.5, 1.0)
+LATER_RESYNC = (0.9, 1.1)
 
 
 def backoff(streak: int, settings: Settings) -> float:
@@ -38,29 +54,54 @@ class Pacer:
     """One job's pacing state: where a transition stands and how many failures in a row."""
 
     settings: Settings
+    # A factor drawn uniformly from [low, high] (random.uniform; rows pass their own).
+    draw: Callable[[float, float], float] = field(default=random.uniform)
     transition_started: float | None = None
     poll_delay: float = 0.0
     error_streak: int = 0
+    # True once a converged wait was drawn since start-up or the last other pace.
+    resyncing: bool = False
 
     def after(self, pace: plan.Pace, status: jobstatus.SyncJobStatus, *, now: float) -> float:
         """The wait after a pass whose decision said ``pace`` and wrote ``status``."""
         s = self.settings
+        if pace is not plan.Pace.STEADY:
+            self.resyncing = False
         if pace is plan.Pace.TRANSITION:
-            if self.transition_started is None:
-                self.transition_started = now
-                self.poll_delay = s.transition_poll_min
-            elif now - self.transition_started > s.transition_fast_window:
-                self.poll_delay = min(s.transition_poll_max, self.poll_delay * TRANSITION_GROWTH)
-            return self.poll_delay
+            return self._transition(now)
         self.transition_started = None
         if pace is plan.Pace.RETRY:
             return self.failed()
         self.error_streak = 0
         if pace is plan.Pace.WAITING:
             return s.stage_poll_interval
+        interval = s.resync_interval
         if status.phase in ("Paused", "Pausing") and status.retention is not None:
-            return min(s.resync_interval, s.retention_interval)
-        return s.resync_interval
+            interval = min(s.resync_interval, s.retention_interval)
+        low, high = LATER_RESYNC if self.resyncing else FIRST_RESYNC
+        self.resyncing = True
+        return interval * self.draw(low, high)
+
+    def _transition(self, now: float) -> float:
+        s = self.settings
+        if self.transition_started is None:
+            self.transition_started = now
+            self.poll_delay = s.transition_poll_min
+            return self.poll_delay
+        elapsed = now - self.transition_started
+        if elapsed > s.transition_fast_window:
+            cap = s.transition_poll_max
+            if elapsed > s.transition_slow_after:
+                cap = max(cap, s.transition_poll_slow_max)
+            self.poll_delay = min(cap, self.poll_delay * TRANSITION_GROWTH)
+        # Never sleep past the timeout: the pass at the timeout reports it.
+        left = s.transition_timeout - elapsed
+        return max(s.transition_poll_min, min(self.poll_delay, left))
+
+    def woken(self) -> None:
+        """Something this job waits on changed: poll fast again (its transition may land now)."""
+        if self.transition_started is not None:
+            self.poll_delay = self.settings.transition_poll_min
 
     def failed(self) -> float:
         """The wait after a pass that failed (or whose decision asked for a retry).

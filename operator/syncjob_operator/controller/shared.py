@@ -8,7 +8,11 @@ both in a :class:`~.clients.Pool`, which closes a client when its Secret
 changes or no job has used it for a while.  Secrets are cached for a short
 while so that a job polling fast during a transition does not read its
 Secret every 25 ms.
-The readers of Kafka Connect's offsets topics are shared too (:mod:`.offsets`).
+The readers of Kafka Connect's offsets topics are shared too (:mod:`.offsets`),
+and so is each Connect cluster's listing of its connectors (:mod:`.listing`):
+one request a resync interval serves every converged job on it; and the
+watch-fed cache of workloads and KafkaConnectors
+(:mod:`syncjob_operator.backends.watch`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from dataclasses import dataclass, field
 from syncjob_operator.api import jobspec
 from syncjob_operator.backends.connect import ConnectAuth, ConnectClient
 from syncjob_operator.backends.kube import Kube, KubeError
+from syncjob_operator.backends.watch import WatchCache
 from syncjob_operator.controller.clients import Pool, fingerprint
+from syncjob_operator.controller.listing import Listed, SingleFlight, connect_listings
 from syncjob_operator.controller.offsets import OffsetsTopics
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import kafka_topics
@@ -62,8 +68,14 @@ class Shared:
     )
     # The readers of Kafka Connect's offsets topics, for the stage.
     offsets_topics: OffsetsTopics = field(default_factory=OffsetsTopics)
+    # Each Connect client's listing of its cluster's connectors.
+    connect_listings: SingleFlight[object, Listed] = field(init=False)
+    # Workloads and KafkaConnectors, from one list+watch per kind and namespace.
+    watches: WatchCache = field(init=False)
 
     def __post_init__(self) -> None:
+        self.connect_listings = connect_listings(self.clock)
+        self.watches = WatchCache(self.kube, clock=self.clock)
         self.connect_clients = Pool(
             _close_connect,
             what="Kafka Connect client",
@@ -161,9 +173,11 @@ class Shared:
         """Close what is due: clients idle or replaced (see :class:`~.clients.Pool`)."""
         await self.connect_clients.sweep()
         await self.kafka_admins.sweep()
+        await self.watches.sweep()
 
     async def close(self) -> None:
         await self.connect_clients.close()
         await self.kafka_admins.close()
         await self.offsets_topics.close()
+        await self.watches.close()
         await self.kube.close()

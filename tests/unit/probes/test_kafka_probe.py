@@ -165,6 +165,20 @@ class FakeConnect:
             ConnectorState(name="sink", state="PAUSED", type="sink"),
         ], []
 
+    async def listing(self) -> dict[str, ConnectorState]:
+        states, _ = await self.observe(["src", "sink"], with_offsets=False, types={})
+        return {c.name: c for c in states}
+
+    def from_listing(
+        self, names: list[str], listed: dict[str, ConnectorState]
+    ) -> tuple[list[ConnectorState], list[Any]]:
+        return [listed[n] for n in names], []
+
+    async def add_offsets(
+        self, states: list[ConnectorState]
+    ) -> tuple[list[ConnectorState], list[Any]]:
+        return states, []
+
 
 def test_job_loop_passes_its_sink_connectors(monkeypatch: pytest.MonkeyPatch) -> None:
     async def connect_client(namespace: str, spec: jobspec.ConnectSpec) -> FakeConnect:

@@ -787,6 +787,23 @@ class FakeConnect:
     ) -> tuple[list[ConnectorState], list[Any]]:
         return self.answers.pop(0), []
 
+    async def listing(self) -> dict[str, ConnectorState]:
+        # The listing has no offsets.
+        return {
+            "src": ConnectorState(name="src", state="PAUSED", type="source"),
+            "sink": ConnectorState(name="sink", state="PAUSED", type="sink"),
+        }
+
+    def from_listing(
+        self, names: list[str], listed: dict[str, ConnectorState]
+    ) -> tuple[list[ConnectorState], list[Any]]:
+        return [listed[n] for n in names], []
+
+    async def add_offsets(
+        self, states: list[ConnectorState]
+    ) -> tuple[list[ConnectorState], list[Any]]:
+        return self.answers.pop(0), []
+
 
 def test_job_loop_passes_the_last_read_offsets(monkeypatch: pytest.MonkeyPatch) -> None:
     connect = FakeConnect()
@@ -814,8 +831,7 @@ def test_job_loop_passes_the_last_read_offsets(monkeypatch: pytest.MonkeyPatch) 
             ConnectorState(name="src", state="PAUSED", type="source", offsets=offsets),
             ConnectorState(name="sink", state="PAUSED", type="sink"),
         ],
-        # Offsets not read this pass (or Connect did not answer for them): keep the last.
-        [ConnectorState(name="src", state="PAUSED", type="source")],
+        # The second pass reads none (paused in CDC: once is enough): the last read are kept.
     ]
 
     async def two_passes() -> None:

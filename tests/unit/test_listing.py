@@ -1,0 +1,156 @@
+"""The shared Connect listing's bookkeeping: single flight, reuse while young, never too old."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from syncjob_operator.controller.listing import SingleFlight, connect_listings
+from syncjob_operator.decide.observed import BackendError
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Key:
+    """A Connect client stands for the key: held weakly, by identity."""
+
+
+class Fetch:
+    """A fetch that counts itself and answers its number (or an error), after a gate."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.count = 0
+        self.fail = fail
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def __call__(self) -> int | BackendError:
+        self.count += 1
+        n = self.count
+        await self.gate.wait()
+        if self.fail:
+            return BackendError("connect", "ConnectUnreachable", "down", transient=True)
+        return n
+
+
+def listings(clock: Clock) -> SingleFlight[object, int | BackendError]:
+    return SingleFlight(keep=lambda v: not isinstance(v, BackendError), clock=clock)
+
+
+# Each row: asks as (time, not_before), and which fetch answers each.
+@pytest.mark.parametrize(
+    ("asks", "answers"),
+    [
+        # Reused while younger than max_age (30 s), fetched again after.
+        ([(100, None), (110, None), (129.9, None), (130.1, None), (150, None)], [1, 1, 1, 2, 2]),
+        # An asker that saw more recent state itself takes only a newer listing...
+        ([(100, None), (105, 104.0), (106, None), (107, 104.0)], [1, 2, 2, 2]),
+        # ...and one fetched at its own moment is new enough.
+        ([(100, None), (105, 100.0)], [1, 1]),
+    ],
+)
+def test_reuse(asks: list[tuple[float, float | None]], answers: list[int]) -> None:
+    clock, fetch, key = Clock(), Fetch(), Key()
+    cache = listings(clock)
+
+    async def run() -> list[int | BackendError]:
+        got = []
+        for at, not_before in asks:
+            clock.now = at
+            got.append(await cache.get(key, fetch, max_age=30.0, not_before=not_before))
+        return got
+
+    assert asyncio.run(run()) == answers
+    assert cache.fetches == fetch.count == max(answers)
+
+
+def test_concurrent_askers_share_one_request() -> None:
+    clock, fetch, key = Clock(), Fetch(), Key()
+    cache = listings(clock)
+
+    async def run() -> list[int | BackendError]:
+        fetch.gate.clear()
+        asks = [asyncio.ensure_future(cache.get(key, fetch, max_age=30.0)) for _ in range(200)]
+        await asyncio.sleep(0)
+        fetch.gate.set()
+        return await asyncio.gather(*asks)
+
+    assert asyncio.run(run()) == [1] * 200
+    assert fetch.count == 1
+
+
+def test_an_asker_that_saw_newer_state_does_not_join_an_older_flight() -> None:
+    clock, fetch, key = Clock(), Fetch(), Key()
+    cache = listings(clock)
+
+    async def run() -> tuple[int | BackendError, int | BackendError]:
+        fetch.gate.clear()
+        early = asyncio.ensure_future(cache.get(key, fetch, max_age=30.0))
+        await asyncio.sleep(0)
+        clock.now = 101.0
+        late = asyncio.ensure_future(cache.get(key, fetch, max_age=30.0, not_before=100.5))
+        await asyncio.sleep(0)
+        fetch.gate.set()
+        return await early, await late
+
+    assert asyncio.run(run()) == (1, 2)
+
+
+def test_a_failure_is_shared_by_its_waiters_but_not_kept() -> None:
+    clock, fetch, key = Clock(), Fetch(fail=True), Key()
+    cache = listings(clock)
+
+    async def run() -> list[int | BackendError]:
+        fetch.gate.clear()
+        asks = [asyncio.ensure_future(cache.get(key, fetch, max_age=30.0)) for _ in range(5)]
+        await asyncio.sleep(0)
+        fetch.gate.set()
+        got = list(await asyncio.gather(*asks))
+        fetch.fail = False
+        got.append(await cache.get(key, fetch, max_age=30.0))
+        return got
+
+    got = asyncio.run(run())
+    assert all(isinstance(g, BackendError) for g in got[:5])
+    assert got[5] == 2 and fetch.count == 2
+
+
+def test_one_asker_cancelled_does_not_cancel_the_others_request() -> None:
+    clock, fetch, key = Clock(), Fetch(), Key()
+    cache = listings(clock)
+
+    async def run() -> int | BackendError:
+        fetch.gate.clear()
+        first = asyncio.ensure_future(cache.get(key, fetch, max_age=30.0))
+        second = asyncio.ensure_future(cache.get(key, fetch, max_age=30.0))
+        await asyncio.sleep(0)
+        first.cancel()
+        await asyncio.sleep(0)
+        fetch.gate.set()
+        return await second
+
+    assert asyncio.run(run()) == 1
+
+
+def test_each_cluster_has_its_own_listing_and_a_dropped_client_takes_it_along() -> None:
+    clock, fetch = Clock(), Fetch()
+    cache = connect_listings(clock)
+    one, two = Key(), Key()
+
+    async def run(a: Key, b: Key) -> list[object]:
+        return [
+            await cache.get(a, fetch, max_age=30.0),
+            await cache.get(b, fetch, max_age=30.0),
+            await cache.get(a, fetch, max_age=30.0),
+        ]
+
+    assert asyncio.run(run(one, two)) == [1, 2, 1]
+    del one
+    assert len(cache._entries) == 1

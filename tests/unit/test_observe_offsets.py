@@ -1,0 +1,53 @@
+"""When a pass reads the source connectors' offsets from Connect: only when something needs them."""
+
+from __future__ import annotations
+
+import pytest
+
+from syncjob_operator.controller.observe import offsets_due
+
+INTERVAL = 150.0
+
+
+@pytest.mark.parametrize(
+    ("stage", "phase", "paused", "read_at", "since_paused", "now", "due"),
+    [
+        # Before CDC, every pass: the stage is read from them.
+        (None, None, False, None, False, 0.0, True),
+        ("Snapshot", "Running", False, 99.0, False, 100.0, True),
+        ("Pending", "PausePending", True, 99.0, False, 100.0, True),
+        # A pause is about to be decided: on fresh offsets.
+        ("CDC", "Running", True, 99.0, False, 100.0, True),
+        # Running in CDC: at most every offsets interval.
+        ("CDC", "Running", False, None, False, 100.0, True),
+        ("CDC", "Running", False, 0.0, False, 149.0, False),
+        ("CDC", "Running", False, 0.0, False, 150.0, True),
+        ("CDC", "Resuming", False, 0.0, False, 10.0, False),
+        ("CDC", "Pausing", True, 0.0, False, 10.0, False),
+        # Paused in CDC: once.
+        ("CDC", "Paused", True, 0.0, False, 10.0, True),
+        ("CDC", "Paused", True, 10.0, True, 5000.0, False),
+        ("CDC", "Paused", False, 10.0, True, 5000.0, False),  # a resume needs none
+    ],
+)
+def test_offsets_due(
+    stage: str | None,
+    phase: str | None,
+    paused: bool,
+    read_at: float | None,
+    since_paused: bool,
+    now: float,
+    due: bool,
+) -> None:
+    assert (
+        offsets_due(
+            stage=stage,
+            phase=phase,
+            paused=paused,
+            read_at=read_at,
+            read_since_paused=since_paused,
+            now=now,
+            interval=INTERVAL,
+        )
+        is due
+    )
