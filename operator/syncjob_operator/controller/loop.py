@@ -152,6 +152,7 @@ class JobLoop:
         no Event, no metrics series (the delete handler has forgotten it).
         """
         now = datetime.now(UTC)
+        began = time.monotonic()
         await self.shared.sweep()  # close the clients whose time has come
         # The backlog probe (a source query and a consumer-group lag, tens of
         # ms) runs beside the backends' observation, not before the actions:
@@ -161,6 +162,7 @@ class JobLoop:
             self.observe(spec, previous), self._backlog(spec, previous, now, releasing=releasing)
         )
         observed = workers.settle(seen)
+        looked = time.monotonic()
         # After the observation: a paused job's retention needs the offsets it read.
         bound, retention_errors = await self._retention(spec, previous, now)
         ctx = plans.Context(
@@ -177,6 +179,7 @@ class JobLoop:
             retention_errors=retention_errors,
             backlog=measure,
         )
+        decided = time.monotonic()
         plan = reconcile.decide(spec, observed, ctx)
         await self.act(spec, plan.actions)
         self.looked_at = time.monotonic()
@@ -184,6 +187,20 @@ class JobLoop:
             self.book.keep(plan.status)
             return plan, observed.errors
         await self.write_status(plan.status)
+        if logger.isEnabledFor(logging.DEBUG):
+            # Where a pass's time goes, for whoever asks why a transition is slow.
+            logger.debug(
+                "pass of %s/%s: observed %.1f ms, retention %.1f ms, acted %.1f ms (%d), "
+                "status %.1f ms, phase %s",
+                self.namespace,
+                self.name,
+                (looked - began) * 1000,
+                (decided - looked) * 1000,
+                (self.looked_at - decided) * 1000,
+                len(plan.actions),
+                (time.monotonic() - self.looked_at) * 1000,
+                plan.status.phase,
+            )
         for event in plan.events:
             self.emit(event)
         metrics.record(self.namespace, self.name, plan.status, observed.errors, now=now)
