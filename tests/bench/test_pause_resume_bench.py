@@ -9,6 +9,12 @@ The floor, measured in the same run against the same connectors: a minimal
 script that PUTs /pause on each connector and polls GET /status every 10 ms
 until the connector and every task are PAUSED (and /resume, RUNNING).
 
+A second floor, the Kubernetes half: with the operator stopped, a bare
+controller answers each spec patch, as its watch delivers it, with one
+status patch, and the user's watch delivers that status.  The operator
+cannot go below the sum of the two floors; the ratio against that sum says
+how much of the rest is the operator's own.
+
 Prints p50 and p95 of each and their ratio.  No assertion on time: a
 benchmark measures, it does not judge (``make bench``).
 """
@@ -117,6 +123,27 @@ def floor_round_trip(connect: httpx.Client, names: list[str], verb: str, state: 
     raise TimeoutError(f"connectors not {state}")
 
 
+def kube_floor_half(api: ApiServer, job: Job, events: Any, *, paused: bool, phase: str) -> float:
+    """The Kubernetes half of a transition, by a bare controller, with no operator running.
+
+    What the operator cannot do without: the spec patch reaches a watch, a
+    status patch answers it, and the user's watch delivers that status.
+    """
+    started = time.perf_counter()
+    generation = api.patch_paused(job, paused)
+    while True:
+        _, obj = events.get(timeout=30)
+        if obj["metadata"].get("generation") == generation:
+            break
+    r = api.http.patch(
+        api.path(job) + "/status",
+        content=json.dumps({"status": {"phase": phase, "observedGeneration": generation}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    r.raise_for_status()
+    return wait_event(events, phase=phase, generation=generation) - started
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -149,7 +176,18 @@ def test_pause_resume_round_trip(
             generation = api.patch_paused(job, paused)
             into.append(wait_event(events, phase=phase, generation=generation) - started)
             time.sleep(0.3)  # let the worker settle, as a person would between clicks
+
+    # The Kubernetes floor: the same object, the operator stopped, a bare
+    # controller answering each spec patch with one status patch.
+    operator.stop()
+    kube_pause: list[float] = []
+    kube_resume: list[float] = []
+    for _ in range(CYCLES):
+        kube_pause.append(kube_floor_half(api, job, events, paused=True, phase="Paused"))
+        kube_resume.append(kube_floor_half(api, job, events, paused=False, phase="Running"))
     stop.set()
+    operator.start()
+    wait_phase(kube, job, "Running")
 
     # The floor: the same connectors, straight through the REST API.  The
     # SyncJob is deleted first with onDelete Leave so the operator stays out.
@@ -167,10 +205,14 @@ def test_pause_resume_round_trip(
 
     op_cycle = [p + r for p, r in zip(op_pause, op_resume, strict=True)]
     floor_cycle = [p + r for p, r in zip(floor_pause, floor_resume, strict=True)]
+    bare_pause = [k + f for k, f in zip(kube_pause, floor_pause, strict=True)]
+    bare_resume = [k + f for k, f in zip(kube_resume, floor_resume, strict=True)]
     rows = [
         ("pause: operator (patch -> status Paused)", op_pause, floor_pause),
         ("resume: operator (patch -> status Running)", op_resume, floor_resume),
         ("round trip: pause and back", op_cycle, floor_cycle),
+        ("pause against REST + kube floors", op_pause, bare_pause),
+        ("resume against REST + kube floors", op_resume, bare_resume),
     ]
     print(f"\n{CYCLES} cycles, 2 connectors (Debezium PostgreSQL source, MongoDB sink)")
     print(
@@ -183,6 +225,11 @@ def test_pause_resume_round_trip(
             f"{pct(floor, 0.5) * 1000:8.0f}ms {pct(floor, 0.95) * 1000:8.0f}ms   "
             f"{pct(ours, 0.5) / pct(floor, 0.5):9.2f} {pct(ours, 0.95) / pct(floor, 0.95):9.2f}"
         )
+    for label, values in (
+        ("kube floor: pause (patch, watch, status patch)", kube_pause),
+        ("kube floor: resume", kube_resume),
+    ):
+        print(f"{label:46} {pct(values, 0.5) * 1000:7.0f}ms {pct(values, 0.95) * 1000:7.0f}ms")
     print(
         f"mean operator pause {statistics.mean(op_pause) * 1000:.0f}ms, "
         f"mean floor pause {statistics.mean(floor_pause) * 1000:.0f}ms"

@@ -35,6 +35,7 @@ from syncjob_operator.controller.observe import Observer
 from syncjob_operator.controller.retention import RetentionProber
 from syncjob_operator.controller.shared import Shared
 from syncjob_operator.controller.status import StatusBook
+from syncjob_operator.decide import backlog as backlog_measure
 from syncjob_operator.decide import plan as plans
 from syncjob_operator.decide import reconcile, retention, workers
 from syncjob_operator.decide.observed import BackendError, Observed
@@ -71,6 +72,8 @@ class JobLoop:
     prober: RetentionProber = field(default_factory=RetentionProber)
     backlog: BacklogProber = field(default_factory=BacklogProber)
     seen_generation: object = None
+    # Monotonic seconds: when the last pass finished observing and acting.
+    looked_at: float | None = None
 
     def __post_init__(self) -> None:
         self.pacer = pacing.Pacer(self.shared.settings)
@@ -94,7 +97,13 @@ class JobLoop:
             started = time.monotonic()
             try:
                 plan = await self.step(body)
-                delay = self.pacer.after(plan.pace, plan.status, now=time.monotonic())
+                now = time.monotonic()
+                delay = self.pacer.after(plan.pace, plan.status, now=now)
+                if plan.pace is plans.Pace.TRANSITION and self.looked_at is not None:
+                    # A transition's poll interval runs from the last look at
+                    # the backends, not from the end of the status write and
+                    # Events that followed it.
+                    delay = max(0.0, delay - (now - self.looked_at))
             except Exception:
                 logger.exception("reconcile of %s/%s failed", self.namespace, self.name)
                 delay = self.pacer.failed()
@@ -144,19 +153,19 @@ class JobLoop:
         no Event, no metrics series (the delete handler has forgotten it).
         """
         now = datetime.now(UTC)
+        began = time.monotonic()
         await self.shared.sweep()  # close the clients whose time has come
-        observed = workers.settle(await self.observe(spec, previous))
+        # The backlog probe (a source query and a consumer-group lag, tens of
+        # ms) runs beside the backends' observation, not before the actions:
+        # a resume's first pass is the one that probes, and the user waits
+        # for its PUTs.
+        seen, measure = await asyncio.gather(
+            self.observe(spec, previous), self._backlog(spec, previous, now, releasing=releasing)
+        )
+        observed = workers.settle(seen)
+        looked = time.monotonic()
+        # After the observation: a paused job's retention needs the offsets it read.
         bound, retention_errors = await self._retention(spec, previous, now)
-        measure = None
-        if not releasing:
-            measure = await self.backlog.current(
-                shared=self.shared,
-                namespace=self.namespace,
-                spec=spec,
-                previous=previous,
-                connector_types=self.observer.connector_types,
-                now=now,
-            )
         ctx = plans.Context(
             generation=generation,
             now=now,
@@ -171,12 +180,28 @@ class JobLoop:
             retention_errors=retention_errors,
             backlog=measure,
         )
+        decided = time.monotonic()
         plan = reconcile.decide(spec, observed, ctx)
         await self.act(spec, plan.actions)
+        self.looked_at = time.monotonic()
         if releasing:
             self.book.keep(plan.status)
             return plan, observed.errors
         await self.write_status(plan.status)
+        if logger.isEnabledFor(logging.DEBUG):
+            # Where a pass's time goes, for whoever asks why a transition is slow.
+            logger.debug(
+                "pass of %s/%s: observed %.1f ms, retention %.1f ms, acted %.1f ms (%d), "
+                "status %.1f ms, phase %s",
+                self.namespace,
+                self.name,
+                (looked - began) * 1000,
+                (decided - looked) * 1000,
+                (self.looked_at - decided) * 1000,
+                len(plan.actions),
+                (time.monotonic() - self.looked_at) * 1000,
+                plan.status.phase,
+            )
         for event in plan.events:
             self.emit(event)
         metrics.record(self.namespace, self.name, plan.status, observed.errors, now=now)
@@ -203,6 +228,25 @@ class JobLoop:
             self.wake.set()
         elif self.book.not_ours(body):
             self.wake.set()  # someone else wrote the status: repair it now, not at the next resync
+
+    async def _backlog(
+        self,
+        spec: jobspec.SyncJobSpec,
+        previous: jobstatus.SyncJobStatus,
+        now: datetime,
+        *,
+        releasing: bool,
+    ) -> backlog_measure.Measure | None:
+        if releasing:
+            return None
+        return await self.backlog.current(
+            shared=self.shared,
+            namespace=self.namespace,
+            spec=spec,
+            previous=previous,
+            connector_types=self.observer.connector_types,
+            now=now,
+        )
 
     async def _retention(
         self, spec: jobspec.SyncJobSpec, previous: jobstatus.SyncJobStatus, now: datetime
