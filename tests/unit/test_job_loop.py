@@ -8,6 +8,7 @@ releasing (onDelete: Resume) is that same pass with nothing reported.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, cast
 
 import pytest
@@ -209,3 +210,55 @@ def test_after_its_own_pause_a_job_takes_no_listing_from_before_it() -> None:
     assert connect.requests == [("src", "PAUSED"), ("sink", "PAUSED")]
     # Paused in CDC, the offsets are read once (the pause is decided on fresh ones).
     assert connect.asked.count("offsets") == 2
+
+
+def test_a_converged_loop_sleeps_without_waking_and_ends_when_stopped() -> None:
+    """An idle job's sleep costs no wake-ups: it ends on a wake or a stop, not by polling."""
+    connect, kube = Connect("RUNNING"), StatusOnly()
+    loop, _ = job_loop(connect, kube)
+    stop = asyncio.Event()
+    polls: list[bool] = []
+
+    def stopped() -> bool:
+        polls.append(stop.is_set())
+        return stop.is_set()
+
+    async def scenario() -> int:
+        task = asyncio.create_task(loop.run(body(paused=False), stopped, stop.wait))
+        await asyncio.sleep(2.5)  # one pass, then a resync sleep of 30 s
+        asked = len(polls)
+        stop.set()
+        # Well inside the 30 s sleep: only the stop can end it.
+        await asyncio.wait_for(task, timeout=5)
+        return asked
+
+    # The loop asked `stopped` once before its pass, not once a second since.
+    assert asyncio.run(scenario()) == 1
+
+
+def test_a_wake_ends_the_sleep_at_once() -> None:
+    connect, kube = Connect("RUNNING"), StatusOnly()
+    loop, _ = job_loop(connect, kube)
+    stop = asyncio.Event()
+
+    passes: list[float] = []
+    step = loop.step
+
+    async def counted(b: Any) -> plan.Plan:
+        passes.append(time.monotonic())
+        return await step(b)
+
+    loop.step = counted  # type: ignore[method-assign]
+
+    async def scenario() -> int:
+        task = asyncio.create_task(loop.run(body(paused=False), stop.is_set, stop.wait))
+        await asyncio.sleep(0.3)
+        before = len(passes)
+        loop.wake.set()
+        await asyncio.sleep(0.3)
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+        return len(passes) - before
+
+    # The wake made a pass inside the 30 s resync sleep.
+    assert asyncio.run(scenario()) == 1

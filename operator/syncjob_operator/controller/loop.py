@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from asyncio import FIRST_COMPLETED
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -92,7 +93,19 @@ class JobLoop:
 
     # --- the loop -------------------------------------------------------
 
-    async def run(self, body: Mapping[str, Any], stopped: Callable[[], bool]) -> None:
+    async def run(
+        self,
+        body: Mapping[str, Any],
+        stopped: Callable[[], bool],
+        until_stopped: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        """Pass after pass until ``stopped()``; ``until_stopped()`` returns when it is.
+
+        With ``until_stopped`` a sleep ends the moment the loop is stopped or
+        woken, and costs nothing in between; without it, a sleep looks at
+        ``stopped`` every second (a thousand idle jobs would wake the event
+        loop a thousand times a second).
+        """
         while not stopped():
             started = time.monotonic()
             try:
@@ -108,7 +121,26 @@ class JobLoop:
                 logger.exception("reconcile of %s/%s failed", self.namespace, self.name)
                 delay = self.pacer.failed()
             metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
-            await self._sleep(delay, stopped)
+            if until_stopped is not None:
+                await self._sleep_until(delay, until_stopped)
+            else:
+                await self._sleep(delay, stopped)
+
+    async def _sleep_until(
+        self, delay: float, until_stopped: Callable[[], Awaitable[object]]
+    ) -> None:
+        if delay <= 0:
+            return
+        woken = asyncio.ensure_future(self.wake.wait())
+        stopping = asyncio.ensure_future(until_stopped())
+        try:
+            await asyncio.wait((woken, stopping), timeout=delay, return_when=FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            stopping.cancel()
+        if self.wake.is_set():
+            self.wake.clear()
+            self.pacer.woken()
 
     async def _sleep(self, delay: float, stopped: Callable[[], bool]) -> None:
         deadline = time.monotonic() + delay

@@ -114,12 +114,19 @@ async def run(
     **_: Any,
 ) -> None:
     try:
-        await _loop(memo, body, namespace or "", name).run(body, lambda: bool(stopped))
+        await _loop(memo, body, namespace or "", name).run(
+            body, lambda: bool(stopped), lambda: _until(stopped)
+        )
     finally:
         # Whatever stopped the loop (deletion, shutdown, or Kopf peering
         # handing the work to another replica), this replica no longer
         # reports the job: two replicas must not both count it.
         metrics.forget(namespace or "", name)
+
+
+async def _until(stopped: kopf.DaemonStopped) -> None:
+    """Returns when Kopf stops the daemon (deletion, shutdown, peering)."""
+    await stopped.wait()
 
 
 @kopf.on.event(*RESOURCE)
