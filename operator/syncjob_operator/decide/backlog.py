@@ -56,24 +56,34 @@ def event_time(offsets: Iterable[Mapping[str, Any]]) -> datetime | None:
 
 
 def drain_rates(samples: Sequence[Sample]) -> tuple[float | None, float | None]:
-    """Bytes and records per second drained between the oldest and newest sample.
+    """Bytes and records per second drained from each measure's peak to the newest sample.
 
-    None where a measure was not in both, or did not fall (nothing drains, or
-    the source writes faster than the job reads: no estimate can be made).
+    The peak is the highest value among ``samples`` (the latest of equals).
+    Not from the oldest sample: after a resume the samples before the fall
+    are the plateau probed while paused, and a sink lag first grows (the
+    source sends faster than the sink writes) before it drains; a rate over
+    either reads the drain as slower than it is, and the first estimates
+    (the ones a user reads) came out late by that much.
+
+    None where a measure was not in two samples, or did not fall from its
+    peak (nothing drains, or the source writes faster than the job reads: no
+    estimate can be made).
     """
-    if len(samples) < 2:
-        return None, None
-    first, last = samples[0], samples[-1]
-    seconds = (last.at - first.at).total_seconds()
-    if seconds <= 0:
-        return None, None
 
-    def rate(a: int | None, b: int | None) -> float | None:
-        if a is None or b is None or b >= a:
+    def rate(points: list[tuple[datetime, int]]) -> float | None:
+        if len(points) < 2:
             return None
-        return (a - b) / seconds
+        last_at, last = points[-1]
+        peak_at, peak = max(reversed(points), key=lambda p: p[1])
+        seconds = (last_at - peak_at).total_seconds()
+        if seconds <= 0 or last >= peak:
+            return None
+        return (peak - last) / seconds
 
-    return rate(first.backlog_bytes, last.backlog_bytes), rate(first.sink_lag, last.sink_lag)
+    return (
+        rate([(s.at, s.backlog_bytes) for s in samples if s.backlog_bytes is not None]),
+        rate([(s.at, s.sink_lag) for s in samples if s.sink_lag is not None]),
+    )
 
 
 def binlog_position(offsets: Iterable[Mapping[str, Any]]) -> tuple[str, int] | None:

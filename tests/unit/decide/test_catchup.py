@@ -67,6 +67,28 @@ def test_drain_rates_between_oldest_and_newest() -> None:
     assert backlog.drain_rates(samples) == (500.0, 20.0)
 
 
+def test_drain_rates_from_the_peak_not_the_plateau_or_the_rise() -> None:
+    samples = [
+        # probed while paused: the source backlog stands still, the sink has read all
+        sample(NOW - timedelta(seconds=20), backlog_bytes=9_000, sink_lag=0),
+        sample(NOW - timedelta(seconds=15), backlog_bytes=9_000, sink_lag=0),
+        # resumed: the source drains, the sink lag grows first, then falls
+        sample(NOW - timedelta(seconds=10), backlog_bytes=4_000, sink_lag=600),
+        sample(NOW - timedelta(seconds=5), backlog_bytes=2_000, sink_lag=400),
+        sample(NOW, backlog_bytes=1_000, sink_lag=300),
+    ]
+    assert backlog.drain_rates(samples) == (8_000 / 15, 30.0)
+
+
+def test_drain_rates_skip_a_figure_a_probe_missed() -> None:
+    samples = [
+        sample(NOW - timedelta(seconds=10), backlog_bytes=10_000),
+        sample(NOW - timedelta(seconds=5), sink_lag=400),
+        sample(NOW, backlog_bytes=5_000),
+    ]
+    assert backlog.drain_rates(samples) == (500.0, None)
+
+
 @pytest.mark.parametrize(
     "samples",
     [
