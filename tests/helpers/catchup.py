@@ -44,6 +44,7 @@ class Writes:
     namespace: str
     name: str
     versions: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    error: Exception | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -62,14 +63,20 @@ class Writes:
         )
 
         def run() -> None:
-            with http, http.stream("GET", url, timeout=None) as response:
-                for line in response.iter_lines():
-                    if self._stop.is_set():
-                        return
-                    if line:
-                        event = json.loads(line)
-                        if event.get("type") == "MODIFIED":
-                            self.versions.append((time.monotonic(), event["object"]))
+            try:
+                with http.stream("GET", url, timeout=None) as response:
+                    response.raise_for_status()
+                    for line in response.iter_lines():
+                        if self._stop.is_set():
+                            return
+                        if line:
+                            event = json.loads(line)
+                            if event.get("type") == "MODIFIED":
+                                self.versions.append((time.monotonic(), event["object"]))
+            except Exception as exc:  # the test's wait reports it
+                self.error = exc
+            finally:
+                http.close()
 
         self._thread = threading.Thread(target=run, daemon=True, name=f"watch-{self.name}")
         self._thread.start()
@@ -160,6 +167,8 @@ def watch_catch_up(
     deadline = time.monotonic() + timeout
     final: dict[str, Any] = {}
     while time.monotonic() < deadline:
+        if writes.error is not None:
+            raise AssertionError(f"the watch of {name} failed: {writes.error!r}")
         obj = kube.get("syncjob", name, namespace) or {}
         final = obj.get("status") or {}
         if (lag := lag_metric(metrics_url, namespace, name)) is not None:
