@@ -152,7 +152,8 @@ def test_pause_resume_cycles_under_writes_lose_nothing(
             patch_paused(kube, job, True)
             paused = wait_phase(kube, job, "Paused", timeout=120)
             pause_s.append(time.monotonic() - t0)
-            assert all(c["state"] == "PAUSED" for c in paused["connectors"]), (cycle, paused)
+            connectors = paused["status"]["connectors"]
+            assert all(c["state"] == "PAUSED" for c in connectors), (cycle, paused)
             for name in (job.source, job.sink):
                 assert all_in(job.connect_status(name), "PAUSED"), (cycle, name)
             before = job.sink_rows()
