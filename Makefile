@@ -9,12 +9,13 @@ PY := $(VENV)/bin/python
 STATE ?= /tmp/syncjob-env
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup venv debs k8s pipeline helm crds lint test unit run env-up env-down bench clean
+.PHONY: help setup venv debs k8s pipeline helm crds lint test unit run env-up env-down bench soak clean
 
 help:
 	@echo "make run      set up, start a local control plane if there is no cluster, run the operator with a demo SyncJob"
 	@echo "make test     set up everything and run the whole suite (lint, unit, integration, e2e)"
 	@echo "make bench    pause/resume benchmarks against the real pipeline"
+	@echo "make soak     SOAK_CYCLES (100) pause/resume cycles of the real pipeline under writes; sink == source"
 	@echo "make crds     regenerate crds/ (and the chart's copy) from the pydantic models"
 	@echo "make lint     ruff, mypy --strict, import-linter"
 	@echo "make env-up / env-down   the local control plane, by hand"
@@ -59,6 +60,11 @@ test: setup lint
 
 bench: setup
 	$(VENV)/bin/pytest tests/bench -q -s
+
+# make test runs the same soak with 5 cycles.
+SOAK_CYCLES ?= 100
+soak: setup
+	SOAK_CYCLES=$(SOAK_CYCLES) $(VENV)/bin/pytest tests/e2e/test_soak.py -q -s
 
 env-up: venv k8s
 	$(PY) -m tests.env.controlplane up --state $(STATE)

@@ -16,7 +16,9 @@ What is shown here, through the SyncJob only:
   before anyone resumes, once the task no longer holds a binlog connection
   (its task restarted while paused: Connect starts it only at the resume);
 * the same purge while the paused task still reads the binlog is a risk to
-  act on now, not a loss, and the resume indeed delivers every row.
+  act on now, not a loss, and the resume indeed delivers every row;
+* after a resume, the binlog backlog and the sink lag are reported until the
+  job has caught up (CaughtUp False, then True; the lag metric back to 0).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import pytest
 
 from tests.env import debezium_mariadb, pipeline
 from tests.env.debezium_mariadb import MariaDBSource
+from tests.helpers import catchup
 from tests.helpers.jobs import all_in
 from tests.helpers.kube import Kube
 from tests.helpers.kube import patch_paused as patch_job_paused
@@ -434,3 +437,85 @@ def test_a_purge_after_a_task_restart_while_paused_is_reported_lost_before_resum
     purge = purge_all_but_the_newest(job)
     assert committed["file"] not in purge.after
     assert_reported_lost(kube, job, committed)
+
+
+# --- (d) the catch-up after a resume ---------------------------------------------
+
+# Over the binlog of a few single-row transactions, well under what 1000 rows
+# written while paused leave behind.
+THRESHOLD_BYTES = 16 * 1024
+
+
+def test_resume_reports_the_binlog_backlog_until_caught_up(
+    kube: Kube,
+    new_mariadb_job: Callable[..., MariaJob],
+    operator: OperatorProcess,
+    e2e_pipeline: pipeline.Pipeline,
+) -> None:
+    job = new_mariadb_job(rows=10)
+    topic = f"{job.db}.{job.table}"
+    kube.apply(
+        syncjob(
+            job.name,
+            {
+                "connect": {"url": job.p.connect.url, "connectors": [job.source, job.sink]},
+                "source": {"type": "mariadb", "connectionSecretRef": {"name": f"{job.name}-db"}},
+                "kafka": {"bootstrapServers": e2e_pipeline.kafka.bootstrap, "topics": [topic]},
+                "catchUp": {"thresholdBytes": THRESHOLD_BYTES, "thresholdRecords": 0},
+            },
+        ),
+        namespace=job.namespace,
+    )
+    cdc_with_rows(kube, job, 10)
+    job.wait_condition(kube, "CaughtUp", "True", "CaughtUp", timeout=120)
+
+    patch_job_paused(kube, job.namespace, job.name, True)
+    job.wait_phase(kube, "Paused")
+    rows = 1000
+    # One transaction per row, as an application writes: the committed
+    # position after the catch-up is then at most one small transaction back.
+    pad = "x" * 40
+    job.sql(
+        *(
+            f"INSERT INTO {job.table} VALUES ({i}, 'late-{i}-{pad}', {i})"
+            for i in range(1000, 1000 + rows)
+        )
+    )
+
+    def backlog_above() -> dict[str, Any] | None:
+        cdc: dict[str, Any] = job.status(kube).get("cdc") or {}
+        return cdc if (cdc.get("backlogBytes") or 0) > THRESHOLD_BYTES else None
+
+    paused = kube.wait_for(
+        "the paused job's backlog above the threshold", backlog_above, timeout=90
+    )
+    caught = condition({"status": job.status(kube)}, "CaughtUp")
+    assert caught is not None and caught["status"] == "False", caught
+    assert job.collection.count_documents({}) == 10  # nothing moves while paused
+
+    writes = catchup.Writes(kube, job.namespace, job.name).start()
+    patch_job_paused(kube, job.namespace, job.name, False)
+    try:
+        seen = catchup.watch_catch_up(
+            kube, writes, metrics_url=operator.metrics_url, resumed_at=time.monotonic()
+        )
+    finally:
+        writes.stop()
+    print(f"\n[catch-up mariadb] {rows} rows; binlog backlog while paused {paused['backlogBytes']}")
+    print(seen.report("catch-up mariadb"))
+
+    behind = [s for s in seen.seen if s.get("catchingUpSince")]
+    assert behind, f"no catch-up was reported: {seen.seen}"
+    final = seen.final["cdc"]
+    assert final["backlogBytes"] <= THRESHOLD_BYTES and final["sinkLag"] == 0, final
+    assert final.get("catchingUpSince") is None
+    assert "CaughtUp" in job.event_reasons(kube)
+    assert job.wait_synced(kube, timeout=30)
+    kube.wait_for(
+        "the lag metric at 0",
+        lambda: catchup.lag_metric(operator.metrics_url, job.namespace, job.name) == 0,
+        timeout=30,
+    )
+    assert seen.lags and max(seen.lags) > 0, seen.lags
+    minutes = max(seen.took_s / 60, 1 / 60)
+    assert seen.writes <= 6 + 4 * minutes, (seen.writes, seen.took_s)

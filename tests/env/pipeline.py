@@ -105,6 +105,7 @@ class Pipeline:
         publication_name: str | None = None,
         dbname: str | None = None,
         postgres: PostgresServer | None = None,
+        heartbeat_table: str | None = None,
         **overrides: str,
     ) -> dict[str, str]:
         """:func:`tests.env.connectors.postgres_source` on this pipeline's PostgreSQL."""
@@ -118,6 +119,7 @@ class Pipeline:
             slot_name=slot_name,
             publication_name=publication_name,
             dbname=dbname,
+            heartbeat_table=heartbeat_table,
             **overrides,
         )
 

@@ -66,8 +66,14 @@ def make_job(
     *,
     rows: int,
     slow_snapshot_s: float | None = None,
+    heartbeats: bool = False,
 ) -> Job:
-    """A table of ``rows`` rows and its two connectors, created; the SyncJob is the test's."""
+    """A table of ``rows`` rows and its two connectors, created; the SyncJob is the test's.
+
+    ``heartbeats``: the source writes a heartbeat table of its own every
+    second (``connectors.postgres_source``), so its slot's backlog falls to
+    ~0 once it has caught up.
+    """
     tag = uuid.uuid4().hex[:6]
     table = f"orders_{tag}"
     job = Job(
@@ -91,10 +97,17 @@ def make_job(
         if slow_snapshot_s
         else {}
     )
+    heartbeat_table = f"public.hb_{tag}" if heartbeats else None
+    if heartbeat_table:
+        job.sql(connectors.heartbeat_table_sql(heartbeat_table))
     p.connect.put_connector(
         job.source,
         p.postgres_source_config(
-            topic_prefix=job.topic, tables=[f"public.{table}"], slot_name=job.slot, **overrides
+            topic_prefix=job.topic,
+            tables=[f"public.{table}"],
+            slot_name=job.slot,
+            heartbeat_table=heartbeat_table,
+            **overrides,
         ),
     )
     p.connect.put_connector(

@@ -67,6 +67,40 @@ def test_drain_rates_between_oldest_and_newest() -> None:
     assert backlog.drain_rates(samples) == (500.0, 20.0)
 
 
+def test_drain_rates_from_the_plateau_s_end_and_the_rise_s_foot() -> None:
+    samples = [
+        # probed while paused: the source backlog stands still, the sink has read all
+        sample(NOW - timedelta(seconds=20), backlog_bytes=9_000, sink_lag=0),
+        sample(NOW - timedelta(seconds=15), backlog_bytes=9_000, sink_lag=0),
+        # resumed: the source drains, the sink lag grows first, then falls
+        sample(NOW - timedelta(seconds=10), backlog_bytes=4_000, sink_lag=600),
+        sample(NOW - timedelta(seconds=5), backlog_bytes=2_000, sink_lag=400),
+        sample(NOW, backlog_bytes=1_000, sink_lag=300),
+    ]
+    # the source: from the plateau's last sample; the sink: 300 drained since
+    # the rise began 15 s ago (not 300 in the 10 s since the peak)
+    assert backlog.drain_rates(samples) == (8_000 / 15, 20.0)
+
+
+def test_drain_rate_after_a_dip_counts_from_the_lowest_point_before_the_peak() -> None:
+    samples = [
+        sample(NOW - timedelta(seconds=30), sink_lag=100),
+        sample(NOW - timedelta(seconds=20), sink_lag=50),
+        sample(NOW - timedelta(seconds=10), sink_lag=400),
+        sample(NOW, sink_lag=200),
+    ]
+    assert backlog.drain_rates(samples) == (None, 10.0)
+
+
+def test_drain_rates_skip_a_figure_a_probe_missed() -> None:
+    samples = [
+        sample(NOW - timedelta(seconds=10), backlog_bytes=10_000),
+        sample(NOW - timedelta(seconds=5), sink_lag=400),
+        sample(NOW, backlog_bytes=5_000),
+    ]
+    assert backlog.drain_rates(samples) == (500.0, None)
+
+
 @pytest.mark.parametrize(
     "samples",
     [
