@@ -242,13 +242,17 @@ class ControlPlane:
         with contextlib.suppress(FileNotFoundError):
             (self.state / "controlplane.json").unlink()
 
-    def restart_apiserver(self, *, timeout: float = 120) -> None:
-        """Stop kube-apiserver and start it again: same port, certificates and etcd.
+    def restart_apiserver(self, *, kill: bool = False, timeout: float = 120) -> None:
+        """Stop kube-apiserver (SIGKILL with ``kill``: no draining of requests in flight)
+        and start it again: same port, certificates and etcd.
 
         Every client's connections (watches included) break; the objects stay.
         """
         proc = self.procs["kube-apiserver"]
-        proc.stop()
+        if kill:
+            proc.kill()
+        else:
+            proc.stop()
         proc.start(self._api_ready, timeout_s=timeout, what="ready again (/readyz)")
         self.pids["kube-apiserver"] = proc.pid or 0
         self._save()

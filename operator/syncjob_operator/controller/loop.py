@@ -95,6 +95,17 @@ class JobLoop:
             try:
                 plan = await self.step(body)
                 delay = self.pacer.after(plan.pace, plan.status, now=time.monotonic())
+            except KubeError as exc:
+                # The API server refused or could not be reached (a status write,
+                # say): retried with backoff; a traceback per job would say no more.
+                logger.warning(
+                    "reconcile of %s/%s: Kubernetes API%s: %s; retrying",
+                    self.namespace,
+                    self.name,
+                    f" HTTP {exc.status}" if exc.status else "",
+                    exc.message,
+                )
+                delay = self.pacer.failed()
             except Exception:
                 logger.exception("reconcile of %s/%s failed", self.namespace, self.name)
                 delay = self.pacer.failed()
