@@ -12,7 +12,6 @@ retries like any other failed request.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from dataclasses import dataclass
@@ -88,7 +87,7 @@ class Kube:
             )
         except ApiException as exc:
             raise KubeError(exc.status or 0, _reason(exc)) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             # The connection, not the request: a restart or a cut of the API
             # server's connection.  Nothing about the object is known.
             raise KubeError(
@@ -140,7 +139,7 @@ class Kube:
 
 def _transport(exc: BaseException) -> str:
     """What broke, in words (aiohttp's messages name the host, never a credential)."""
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):
         return "timed out"
     return str(exc) or type(exc).__name__
 
