@@ -21,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.env import pipeline
+from tests.env import artifacts, pipeline
+from tests.env.connect import MONGO_SINK_CLASS, ConnectWorker, start_connect
 from tests.helpers import storm
 from tests.helpers.kube import Kube
 from tests.helpers.operator import OperatorProcess, own_operator, stood_down
+from tests.helpers.polling import wait_for
 
 JOBS = int(os.environ.get("SYNCJOB_BENCH_STORM_JOBS", "120"))
 KILLS = int(os.environ.get("SYNCJOB_BENCH_STORM_KILLS", "50"))
@@ -83,3 +85,82 @@ def test_kill_storm_full(
                 op.stop()
     finally:
         storm.delete_connectors(e2e_pipeline, jobs)
+
+
+def test_a_real_rebalance_during_storms(
+    kube: Kube,
+    operator: OperatorProcess,
+    e2e_pipeline: pipeline.Pipeline,
+    namespace: str,
+    api: storm.Api,
+    tmp_path: Path,
+) -> None:
+    """A second real worker joins the Connect group during a pause storm (the
+    connectors rebalance onto it), and leaves during the resume storm (they
+    rebalance back): every job converges both times."""
+    jobs = storm.plan(30, kinds=("connect", "mixed"), prefix="bench-rb")
+    storm.ensure_nodes(api, pods=sum(j.replicas or 0 for j in jobs))
+    worker = e2e_pipeline.connect
+    names = [job.name for job in jobs]
+    try:
+        storm.create(api, namespace, jobs, p=e2e_pipeline)
+        wanted = {name: False for name in names}
+        storm.wait_converged(api, worker, namespace, jobs, wanted, timeout=180)
+        wanted = {name: True for name in names}
+        storm.set_paused(api, namespace, wanted)
+        joined = time.monotonic()
+        # Only the sink's plugin: scanning every plugin is minutes on a busy machine.
+        mongo_only = artifacts.kafka_home() / "plugins" / "mongo-kafka-connect"
+        second = start_connect(
+            tmp_path / "worker-2",
+            worker.bootstrap,
+            heap="512m",
+            required_plugins=(MONGO_SINK_CLASS,),
+            extra_props={"plugin.path": str(mongo_only)},
+            timeout_s=600,
+        )
+        try:
+            moved = wait_for(
+                "connectors rebalanced onto the second worker",
+                lambda: _on_worker(worker, names_of(jobs), second.port),
+                timeout=120,
+            )
+            times = storm.wait_converged(
+                api, worker, namespace, jobs, wanted, timeout=300, since=joined,
+                detail=operator.tail,
+            )  # fmt: skip
+            print(
+                f"\n[rebalance] {moved} connectors or tasks moved to the joining worker; "
+                f"paused from the storm: {storm.summary(times)}"
+            )
+            wanted = {name: False for name in names}
+            storm.set_paused(api, namespace, wanted)
+            time.sleep(1)
+        finally:
+            second.stop()  # it leaves during the storm: a second rebalance
+        left = time.monotonic()
+        times = storm.wait_converged(
+            api, worker, namespace, jobs, wanted, timeout=300, since=left, detail=operator.tail
+        )
+        print(f"[rebalance] running again after the worker left: {storm.summary(times)}")
+        assert operator.proc is not None and operator.proc.poll() is None
+    finally:
+        storm.delete_connectors(e2e_pipeline, jobs)
+
+
+def names_of(jobs: list[storm.StormJob]) -> list[str]:
+    return [c for job in jobs for c in job.connectors]
+
+
+def _on_worker(worker: ConnectWorker, connectors: list[str], port: int) -> int:
+    """How many of these connectors and their tasks run on the worker at ``port``."""
+    r = worker.request("GET", "/connectors?expand=status")
+    r.raise_for_status()
+    count = 0
+    for name in connectors:
+        st = r.json().get(name, {}).get("status") or {}
+        ids = [st.get("connector", {}).get("worker_id", "")] + [
+            t.get("worker_id", "") for t in st.get("tasks") or []
+        ]
+        count += sum(1 for i in ids if i.endswith(f":{port}"))
+    return count

@@ -15,12 +15,10 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.env import pipeline
-from tests.env.connect import ConnectWorker, start_connect
 from tests.env.faultproxy import Mode, ThreadedFaultProxy
 from tests.helpers import storm
 from tests.helpers.kube import Kube
@@ -88,27 +86,25 @@ def test_kill_storm_every_job_ends_at_its_spec(
     assert operator.proc is not None and operator.proc.poll() is None
 
 
-def _all_say(
-    api: storm.Api, namespace: str, names: list[str], reason: str
-) -> dict[str, str] | None:
-    """None once every job named has Ready=False with ``reason``; else who says what."""
+def _all_say(api: storm.Api, namespace: str, reasons: dict[str, str]) -> dict[str, str] | None:
+    """None once every job named has Ready=False with its reason; else who says what."""
     conds = storm.conditions_of(api, namespace)
     other = {
-        name: f"{c.get('status')}/{c.get('reason')}"
-        for name in names
+        name: f"{c.get('status')}/{c.get('reason')} (want False/{reason})"
+        for name, reason in reasons.items()
         if (c := conds.get(name, {}).get("Ready", {})).get("reason") != reason
         or c.get("status") != "False"
     }
     return other or None
 
 
-def wait_all_say(api: storm.Api, namespace: str, names: list[str], reason: str) -> None:
+def wait_all_say(api: storm.Api, namespace: str, reasons: dict[str, str]) -> None:
     wait_for(
-        f"every job Ready=False/{reason}",
-        lambda: _all_say(api, namespace, names, reason) is None,
+        f"every job Ready=False with {set(reasons.values())}",
+        lambda: _all_say(api, namespace, reasons) is None,
         timeout=60,
         interval=0.5,
-        detail=lambda: str(_all_say(api, namespace, names, reason)),
+        detail=lambda: str(_all_say(api, namespace, reasons)),
     )
 
 
@@ -146,7 +142,17 @@ def test_connect_faults_in_storms_are_named_and_heal(
             proxy.set_mode(mode, **kwargs)  # type: ignore[arg-type]
             wanted = {name: i % 2 == 0 for name in names}  # pause, resume, pause, ...
             storm.set_paused(api, namespace, wanted)
-            wait_all_say(api, namespace, names, reason)
+            # A job resuming its own workloads reads Connect not answering as
+            # its workers not back yet (README, "The ways to pause"): no error.
+            resuming = i % 2 == 1
+            wait_all_say(
+                api,
+                namespace,
+                {
+                    job.name: "Resuming" if resuming and job.replicas is not None else reason
+                    for job in storm_jobs
+                },
+            )
             # Nothing got through: no job may say it got where it was going.
             target = "Paused" if i % 2 == 0 else "Running"
             phases = {
@@ -163,20 +169,20 @@ def test_connect_faults_in_storms_are_named_and_heal(
     assert failures_logged(operator, log_offset) == []
 
 
-def test_slow_connect_and_a_real_rebalance_in_storms(
+def test_slow_connect_in_a_storm(
     kube: Kube,
     operator: OperatorProcess,
     e2e_pipeline: pipeline.Pipeline,
     namespace: str,
     api: storm.Api,
     storm_jobs: list[storm.StormJob],
-    tmp_path: Path,
 ) -> None:
     """Answers 10 s late during a storm: jobs whose requestTimeout is shorter
-    say ConnectTimeout, the patient ones converge through the slow answers.
-    Then a second real worker joins the group during a storm (its connectors
-    rebalance onto it) and leaves during the next: every job converges."""
-    storm_jobs.extend(storm.plan(12, kinds=("connect", "mixed"), prefix="slow"))
+    say ConnectTimeout, the patient ones converge through the slow answers,
+    and all do once Connect is quick again.  (A real rebalance, a second
+    worker joining mid-storm, is in tests/bench/test_fault_storms_bench.py:
+    a worker's start alone is a minute on a loaded 2-core machine.)"""
+    storm_jobs.extend(storm.plan(8, kinds=("connect",), prefix="slow"))
     storm.ensure_nodes(api, pods=sum(j.replicas or 0 for j in storm_jobs))
     names = [job.name for job in storm_jobs]
     patient = names[::2]
@@ -199,49 +205,9 @@ def test_slow_connect_and_a_real_rebalance_in_storms(
             api, worker, namespace, slow, wanted, timeout=100, detail=operator.tail
         )
         print(f"\n[slow Connect] paused through 10 s answers: {storm.summary(times)}")
-        wait_all_say(api, namespace, hasty, "ConnectTimeout")
+        wait_all_say(api, namespace, dict.fromkeys(hasty, "ConnectTimeout"))
         proxy.set_mode(Mode.PASS)
         storm.wait_converged(api, worker, namespace, storm_jobs, wanted, timeout=60)
 
-        # A real rebalance: a second worker joins the group mid-storm, then leaves.
-        wanted = {name: False for name in names}
-        storm.set_paused(api, namespace, wanted)
-        second = start_connect(tmp_path / "worker-2", worker.bootstrap, heap="512m")
-        try:
-            storm.wait_converged(
-                api, worker, namespace, storm_jobs, wanted, timeout=90, detail=operator.tail
-            )
-            moved = wait_for(
-                "connectors rebalanced onto the second worker",
-                lambda: _on_worker(worker, names_of(storm_jobs), second.port),
-                timeout=60,
-            )
-            print(f"[rebalance] {moved} connectors or tasks on the second worker")
-            wanted = {name: True for name in names}
-            storm.set_paused(api, namespace, wanted)
-            time.sleep(1)
-        finally:
-            second.stop()  # it leaves during the storm: a second rebalance
-        storm.wait_converged(
-            api, worker, namespace, storm_jobs, wanted, timeout=90, detail=operator.tail
-        )
     assert operator.proc is not None and operator.proc.poll() is None, "the operator died"
     assert failures_logged(operator, log_offset) == []
-
-
-def names_of(jobs: list[storm.StormJob]) -> list[str]:
-    return [c for job in jobs for c in job.connectors]
-
-
-def _on_worker(worker: ConnectWorker, connectors: list[str], port: int) -> int:
-    """How many of these connectors and their tasks run on the worker at ``port``."""
-    r = worker.request("GET", "/connectors?expand=status")
-    r.raise_for_status()
-    count = 0
-    for name in connectors:
-        st = r.json().get(name, {}).get("status") or {}
-        ids = [st.get("connector", {}).get("worker_id", "")] + [
-            t.get("worker_id", "") for t in st.get("tasks") or []
-        ]
-        count += sum(1 for i in ids if i.endswith(f":{port}"))
-    return count
