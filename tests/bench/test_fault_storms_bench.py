@@ -39,6 +39,10 @@ def api(kube: Kube) -> Iterator[storm.Api]:
     client.close()
 
 
+# Watching all namespaces, as the session operator does: with --namespace
+# Kopf first tries to list namespaces, which the chart's RBAC does not grant,
+# and starts acting only after its retries give up (55 s per start).
+@pytest.mark.timeout(3600)
 def test_kill_storm_full(
     kube: Kube,
     operator: OperatorProcess,
@@ -54,7 +58,7 @@ def test_kill_storm_full(
             # The production resync (30 s) would only make the idle passes
             # cheaper; the storm's work is the same.  10 s: a middle ground.
             op = own_operator(
-                operator, tmp_path / "operator.log", args=("--namespace", namespace),
+                operator, tmp_path / "operator.log",
                 settings={"SYNCJOB_RESYNC_INTERVAL": "10"},
             )  # fmt: skip
             op.start()
@@ -87,6 +91,7 @@ def test_kill_storm_full(
         storm.delete_connectors(e2e_pipeline, jobs)
 
 
+@pytest.mark.timeout(1800)
 def test_a_real_rebalance_during_storms(
     kube: Kube,
     operator: OperatorProcess,

@@ -66,7 +66,7 @@ def test_cut_watch_and_apiserver_restart_lose_no_patch(
             Path(operator.env["KUBECONFIG"]), proxy.port, tmp_path / "proxied.kubeconfig"
         )
         op = own_operator(
-            operator, tmp_path / "operator.log", args=("--namespace", namespace),
+            operator, tmp_path / "operator.log",
             env={"KUBECONFIG": str(config)},
         )  # fmt: skip
         op.start()
