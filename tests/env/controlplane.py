@@ -251,6 +251,21 @@ class ControlPlane:
         with contextlib.suppress(FileNotFoundError):
             (self.state / "controlplane.json").unlink()
 
+    def restart_apiserver(self, *, kill: bool = False, timeout: float = 120) -> None:
+        """Stop kube-apiserver (SIGKILL with ``kill``: no draining of requests in flight)
+        and start it again: same port, certificates and etcd.
+
+        Every client's connections (watches included) break; the objects stay.
+        """
+        proc = self.procs["kube-apiserver"]
+        if kill:
+            proc.kill()
+        else:
+            proc.stop()
+        proc.start(self._api_ready, timeout_s=timeout, what="ready again (/readyz)")
+        self.pids["kube-apiserver"] = proc.pid or 0
+        self._save()
+
     # --- helpers --------------------------------------------------------
 
     def _spawn(self, name: str, argv: list[str]) -> None:

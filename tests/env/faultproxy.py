@@ -16,6 +16,10 @@ Modes (:class:`Mode`), switched at any time with ``set_mode(Mode.HANG)``:
 * ``DROP``    the request is read, then the connection is reset (no answer);
 * ``REFUSE``  the listening socket is closed: connects get ECONNREFUSED.  The
   same port is bound again when the mode leaves REFUSE.
+* ``DELAY``   every request is answered by the upstream server, ``delay_s``
+  seconds late (default 10): a slow server, not a dead one.  Each request
+  goes upstream on a connection of its own with ``Connection: close``, so a
+  kept-alive client connection cannot carry a request past the delay.
 
 Changing the mode severs every open connection, so an HTTP client's kept-alive
 connection from before the switch cannot bypass the new mode.
@@ -51,6 +55,7 @@ class Mode(enum.Enum):
     HANG = "hang"
     DROP = "drop"
     REFUSE = "refuse"
+    DELAY = "delay"
 
 
 _REASONS = {
@@ -75,6 +80,7 @@ class FaultProxy:
     port: int = 0  # 0: pick a free port at start
     error_status: int = 500
     error_message: str = "injected fault (tests/env/faultproxy.py)"
+    delay_s: float = 10.0
     connections: Counter[str] = field(default_factory=Counter)  # accepted, by mode
     # Requests forwarded in PASS mode, by "METHOD target" (target as sent, query included).
     requests: Counter[str] = field(default_factory=Counter)
@@ -108,7 +114,12 @@ class FaultProxy:
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def set_mode(
-        self, mode: Mode, *, status: int | None = None, message: str | None = None
+        self,
+        mode: Mode,
+        *,
+        status: int | None = None,
+        message: str | None = None,
+        delay_s: float | None = None,
     ) -> None:
         """Switch mode; sever open connections; bind or unbind for REFUSE."""
         assert self._lock is not None and self._mode_changed is not None, "not started"
@@ -117,6 +128,8 @@ class FaultProxy:
                 self.error_status = status
             if message is not None:
                 self.error_message = message
+            if delay_s is not None:
+                self.delay_s = delay_s
             old, self._mode = self._mode, mode
             self._sever_all()
             self._mode_changed.set()
@@ -174,6 +187,8 @@ class FaultProxy:
                 changed = self._mode_changed
                 assert changed is not None
                 await changed.wait()  # released (and severed) by the next mode change
+            elif mode is Mode.DELAY:
+                await self._delayed(reader, writer)
             elif mode is Mode.DROP:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(_read_request(reader), timeout=5)
@@ -241,6 +256,48 @@ class FaultProxy:
             self._writers.discard(up_writer)
             with contextlib.suppress(Exception):
                 up_writer.close()
+
+    async def _delayed(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Each request on this connection: wait, then forward it and relay the whole answer."""
+        while True:
+            try:
+                request = await _read_request(reader)
+            except asyncio.IncompleteReadError:
+                return  # the client closed its kept-alive connection
+            await asyncio.sleep(self.delay_s)
+            try:
+                up_reader, up_writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.upstream_host, self.upstream_port), timeout=10
+                )
+            except (TimeoutError, OSError):
+                _reset(writer)
+                return
+            self._writers.add(up_writer)
+            try:
+                up_writer.write(_connection_close(request))
+                await up_writer.drain()
+                # Connection: close: the answer ends where the upstream closes.
+                while data := await up_reader.read(65536):
+                    writer.write(data)
+                await writer.drain()
+            finally:
+                self._writers.discard(up_writer)
+                with contextlib.suppress(Exception):
+                    up_writer.close()
+            # The answer says Connection: close (the server echoes it): so does the proxy.
+            writer.close()
+            return
+
+
+def _connection_close(request: bytes) -> bytes:
+    """The request with its Connection header replaced by ``Connection: close``."""
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = [
+        line
+        for line in head.split(b"\r\n")
+        if line.partition(b":")[0].strip().lower() not in (b"connection", b"keep-alive")
+    ]
+    return b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body
 
 
 def _body_framing(head: bytes) -> tuple[int, bool]:
@@ -310,10 +367,16 @@ class ThreadedFaultProxy:
         return self
 
     def set_mode(
-        self, mode: Mode, *, status: int | None = None, message: str | None = None
+        self,
+        mode: Mode,
+        *,
+        status: int | None = None,
+        message: str | None = None,
+        delay_s: float | None = None,
     ) -> None:
         fut = asyncio.run_coroutine_threadsafe(
-            self.proxy.set_mode(mode, status=status, message=message), self._loop
+            self.proxy.set_mode(mode, status=status, message=message, delay_s=delay_s),
+            self._loop,
         )
         fut.result(timeout=10)
 

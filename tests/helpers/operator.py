@@ -11,10 +11,11 @@ deliberately unprivileged one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,3 +120,44 @@ def refuse_admin(kubeconfig: Path) -> None:
             f"{kubeconfig} is the admin's: run the operator with the chart's ServiceAccount "
             "(tests.env.chart.service_account_kubeconfig), so the test proves its RBAC"
         )
+
+
+@contextlib.contextmanager
+def stood_down(session: OperatorProcess) -> Iterator[None]:
+    """The session's operator stopped for the block, and started again after it.
+
+    For tests that run operators of their own (two replicas in a peering, a
+    kubeconfig through a fault proxy, other settings): a second operator
+    acting on the same SyncJobs would make the test prove nothing.
+    """
+    session.stop()
+    try:
+        yield
+    finally:
+        session.start()
+
+
+def own_operator(
+    session: OperatorProcess,
+    log: Path,
+    *,
+    args: tuple[str, ...] = (),
+    settings: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> OperatorProcess:
+    """An operator like the session's (its credentials, JSON logs), not started yet.
+
+    Its own log, metrics port and ``args`` (``--namespace``, ``--peering``...);
+    ``settings`` on top of the fast test settings.
+    """
+    return OperatorProcess(
+        kube=session.kube,
+        log=log,
+        env={
+            **session.env,
+            "SYNCJOB_METRICS_PORT": str(processes.free_port()),
+            **(env or {}),
+        },
+        args=args,
+        settings={**FAST_SETTINGS, **(settings or {})},
+    )

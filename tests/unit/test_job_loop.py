@@ -8,13 +8,14 @@ releasing (onDelete: Resume) is that same pass with nothing reported.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any, cast
 
 import pytest
 
 from syncjob_operator.api import jobspec, jobstatus, v1alpha1
-from syncjob_operator.backends.kube import Kube
+from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.controller.loop import JobLoop
 from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import plan
@@ -262,3 +263,49 @@ def test_a_wake_ends_the_sleep_at_once() -> None:
 
     # The wake made a pass inside the 30 s resync sleep.
     assert asyncio.run(scenario()) == 1
+
+
+class Unreachable(StatusOnly):
+    """The status subresource behind an API server that is down for the first ``down`` writes."""
+
+    def __init__(self, down: int) -> None:
+        super().__init__()
+        self.down = down
+
+    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        if self.down:
+            self.down -= 1
+            raise KubeError(0, "the Kubernetes API server could not be reached (refused)")
+        return await super().merge_patch(path, patch)
+
+
+def test_an_unreachable_api_server_is_retried_with_a_warning_not_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    connect, kube = Connect("RUNNING"), Unreachable(down=1)
+    loop, _ = job_loop(connect, kube)
+    loop.shared = Shared(
+        kube=cast(Kube, kube), settings=Settings(retry_min=0.001, transition_poll_min=0.001)
+    )
+    loop.shared.connect_client = loop_client(connect)  # type: ignore[method-assign,assignment]
+    loop.pacer.settings = loop.shared.settings
+    checks = itertools.count()
+
+    async def run() -> None:
+        # Until the status is written, within a bound of checks.
+        await loop.run(body(paused=False), lambda: bool(kube.patches) or next(checks) > 200)
+
+    with caplog.at_level("WARNING", logger="syncjob_operator.controller.loop"):
+        asyncio.run(run())
+    failed = [r for r in caplog.records if "Kubernetes API" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].exc_info is None, caplog.records
+    assert "could not be reached" in failed[0].getMessage()
+    # The next pass wrote the status the failed one could not.
+    assert [p.get("phase") for p in kube.patches] == ["Running"]
+
+
+def loop_client(connect: Connect) -> Any:
+    async def connect_client(namespace: str, spec: jobspec.ConnectSpec) -> Connect:
+        return connect
+
+    return connect_client

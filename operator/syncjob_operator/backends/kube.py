@@ -5,7 +5,9 @@ scales workloads through their scale subresource, sets KafkaConnector state
 and reads Secrets.  Raw paths over kubernetes_asyncio's ApiClient keep it
 generic (any kind with a scale subresource) while reusing its kubeconfig and
 in-cluster login, token refresh included.  Not-found and conflicts are turned
-into return values and typed errors here, once.
+into return values and typed errors here, once; so is an API server that
+cannot be reached (refused, reset, timed out: status 0), which the loop
+retries like any other failed request.
 """
 
 from __future__ import annotations
@@ -90,6 +92,12 @@ class Kube:
             )
         except ApiException as exc:
             raise KubeError(exc.status or 0, _reason(exc)) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            # The connection, not the request: a restart or a cut of the API
+            # server's connection.  Nothing about the object is known.
+            raise KubeError(
+                0, f"the Kubernetes API server could not be reached ({_transport(exc)})"
+            ) from None
         return result if isinstance(result, dict) else {}
 
     async def list_objects(self, path: str) -> tuple[list[dict[str, Any]], str]:
@@ -188,6 +196,13 @@ class Kube:
         out = {k: base64.b64decode(v).decode() for k, v in data.items()}
         out.update(secret.get("stringData") or {})
         return out
+
+
+def _transport(exc: BaseException) -> str:
+    """What broke, in words (aiohttp's messages name the host, never a credential)."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
 
 
 def _reason(exc: ApiException) -> str:

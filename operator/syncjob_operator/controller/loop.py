@@ -117,6 +117,17 @@ class JobLoop:
                     # the backends, not from the end of the status write and
                     # Events that followed it.
                     delay = max(0.0, delay - (now - self.looked_at))
+            except KubeError as exc:
+                # The API server refused or could not be reached (a status write,
+                # say): retried with backoff; a traceback per job would say no more.
+                logger.warning(
+                    "reconcile of %s/%s: Kubernetes API%s: %s; retrying",
+                    self.namespace,
+                    self.name,
+                    f" HTTP {exc.status}" if exc.status else "",
+                    exc.message,
+                )
+                delay = self.pacer.failed()
             except Exception:
                 logger.exception("reconcile of %s/%s failed", self.namespace, self.name)
                 delay = self.pacer.failed()
