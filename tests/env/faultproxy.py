@@ -17,6 +17,10 @@ Modes (:class:`Mode`), switched at any time with ``set_mode(Mode.HANG)``:
 * ``REFUSE``  the listening socket is closed: connects get ECONNREFUSED.  The
   same port is bound again when the mode leaves REFUSE.
 
+In ``PASS`` mode the proxy also counts the HTTP requests it forwards, by
+method and path shape (``GET /connectors/{name}/status``), in ``requests``:
+what a benchmark reads to say how many calls a client made to the server.
+
 Changing the mode severs every open connection, so an HTTP client's kept-alive
 connection from before the switch cannot bypass the new mode.
 
@@ -72,6 +76,8 @@ class FaultProxy:
     error_status: int = 500
     error_message: str = "injected fault (tests/env/faultproxy.py)"
     connections: Counter[str] = field(default_factory=Counter)  # accepted, by mode
+    # Requests forwarded in PASS mode, by "METHOD /path/shape" (RequestCounter).
+    requests: Counter[str] = field(default_factory=Counter)
     _mode: Mode = Mode.PASS
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -192,9 +198,15 @@ class FaultProxy:
             return
         self._writers.add(up_writer)
 
-        async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        counter = RequestCounter(self.requests)
+
+        async def copy(
+            src: asyncio.StreamReader, dst: asyncio.StreamWriter, count: bool = False
+        ) -> None:
             try:
                 while data := await src.read(65536):
+                    if count:
+                        counter.feed(data)
                     dst.write(data)
                     await dst.drain()
             except (ConnectionError, OSError):
@@ -205,11 +217,61 @@ class FaultProxy:
                         dst.write_eof()
 
         try:
-            await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
+            await asyncio.gather(copy(reader, up_writer, count=True), copy(up_reader, writer))
         finally:
             self._writers.discard(up_writer)
             with contextlib.suppress(Exception):
                 up_writer.close()
+
+
+class RequestCounter:
+    """Counts the HTTP/1.1 requests in one client-to-server byte stream, by method and path shape.
+
+    Fed the bytes as they pass; a request head is parsed once complete and its
+    Content-Length body skipped (every client here sends bodies that way, no
+    chunked uploads).  The shape names the Connect REST API's variable parts:
+    ``/connectors/{name}/tasks/{task}/status``; a query keeps its keys only.
+    """
+
+    def __init__(self, into: Counter[str]) -> None:
+        self.into = into
+        self._buffer = b""
+        self._skip = 0  # body bytes of the current request still to pass
+
+    def feed(self, data: bytes) -> None:
+        if self._skip:
+            taken = min(self._skip, len(data))
+            self._skip -= taken
+            data = data[taken:]
+        self._buffer += data
+        while not self._skip and b"\r\n\r\n" in self._buffer:
+            head, _, rest = self._buffer.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, _, target = lines[0].partition(" ")
+            self.into[f"{method} {path_shape(target.rsplit(' ', 1)[0])}"] += 1
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length" and value.strip().isdigit():
+                    length = int(value.strip())
+            taken = min(length, len(rest))
+            self._skip = length - taken
+            self._buffer = rest[taken:]
+        if len(self._buffer) > MAX_HEAD_BYTES:  # not HTTP: stop trying
+            self._buffer = b""
+
+
+def path_shape(target: str) -> str:
+    """``/connectors/orders/tasks/0/status?x=1`` -> ``/connectors/{name}/tasks/{task}/status?x``."""
+    path, _, query = target.partition("?")
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        if parts[i - 1] == "connectors" and parts[i]:
+            parts[i] = "{name}"
+        elif parts[i - 1] == "tasks" and parts[i]:
+            parts[i] = "{task}"
+    keys = sorted({kv.partition("=")[0] for kv in query.split("&") if kv})
+    return "/".join(parts) + ("?" + "&".join(keys) if keys else "")
 
 
 async def _read_request(reader: asyncio.StreamReader) -> bytes:
@@ -258,6 +320,13 @@ class ThreadedFaultProxy:
     @property
     def mode(self) -> Mode:
         return self.proxy.mode
+
+    def requests(self) -> Counter[str]:
+        """A copy of the requests forwarded so far, by method and path shape."""
+        return asyncio.run_coroutine_threadsafe(self._copy_requests(), self._loop).result(10)
+
+    async def _copy_requests(self) -> Counter[str]:
+        return Counter(self.proxy.requests)
 
     def start(self) -> ThreadedFaultProxy:
         self._thread.start()
