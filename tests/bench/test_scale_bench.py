@@ -7,8 +7,9 @@ Two fleets, each on the same real servers as its floor, in one run:
 * ``SCALE_CONNECTORS`` connectors (200) on one real Kafka Connect worker,
   one SyncJob each with ``spec.connect``, the worker behind the fault proxy,
   which counts the operator's requests.  The connector is Kafka's own
-  ``MockSinkConnector`` (in connect-runtime, so on every worker's class
-  path): a real connector and task, which do nothing with the records.
+  FileStreamSource on a one-line file (tests/env/fetch-connect-file.sh): a
+  real connector and task, in the CDC stage once its one record is sent,
+  and then idle.
 
 The operator runs with the settings the product ships with (the chart's:
 peering on, JSON logs at INFO, no ``--verbose``; every ``SYNCJOB_*`` interval
@@ -43,7 +44,7 @@ import pytest
 
 from syncjob_operator.settings import Settings
 from tests.env import chart, connect, controlplane, faultproxy, kafka, processes
-from tests.helpers import manifests, scale
+from tests.helpers import manifests, polling, scale
 from tests.helpers.kube import Kube
 from tests.helpers.operator import OPERATOR_NAMESPACE, OperatorProcess
 
@@ -235,7 +236,7 @@ def run_fleet(
             op.stop()
         per_min = 60.0 / window
 
-        table.add("start-up convergence (every job Running)", startup, "s", floor=floor_startup)
+        table.add("start-up (spawn -> every job Running)", startup, "s", floor=floor_startup)
         table.add(
             "pause storm (patch all -> every job Paused)",
             pause,
@@ -298,9 +299,6 @@ def header(what: str) -> str:
     )
 
 
-MOCK_SINK = "org.apache.kafka.connect.tools.MockSinkConnector"
-
-
 def test_connect_fleet(plane: Plane) -> None:
     p, ns = plane, "connect-bench"
     p.kube.kubectl("create", "namespace", ns)
@@ -311,30 +309,23 @@ def test_connect_fleet(plane: Plane) -> None:
     proxy = faultproxy.ThreadedFaultProxy("127.0.0.1", worker.port).start()
     rest = httpx.Client(base_url=worker.url, timeout=60)
     try:
-        names = [f"sink-{i:04d}" for i in range(CONNECTORS)]
-        config = {"connector.class": MOCK_SINK, "tasks.max": "1", "topics": "scale-bench"}
+        names = [f"source-{i:04d}" for i in range(CONNECTORS)]
+        files = p.tmp / "files"
+        files.mkdir()
         scale.in_parallel(
-            lambda n: rest.put(f"/connectors/{n}/config", json=config).raise_for_status(), names
+            lambda n: rest.put(
+                f"/connectors/{n}/config", json=scale.file_source(files, n, "scale-bench")
+            ).raise_for_status(),
+            names,
         )
 
         def all_in(state: str) -> None:
-            deadline = time.monotonic() + STORM_TIMEOUT_S
-            while time.monotonic() < deadline:
-                body = rest.get("/connectors", params={"expand": "status"}).json()
-                states = [
-                    s
-                    for n in names
-                    if n in body
-                    for s in [
-                        body[n]["status"]["connector"]["state"],
-                        *[t["state"] for t in body[n]["status"]["tasks"]],
-                    ]
-                ]
-                have_tasks = all(n in body and body[n]["status"]["tasks"] for n in names)
-                if have_tasks and states and all(s == state for s in states):
-                    return
-                time.sleep(0.1)
-            raise TimeoutError(f"connectors not all {state}")
+            polling.wait_for(
+                f"every connector {state}",
+                lambda: scale.connectors_all_in(rest, names, state),
+                timeout=STORM_TIMEOUT_S,
+                interval=0.1,
+            )
 
         all_in("RUNNING")
 

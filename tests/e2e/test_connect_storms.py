@@ -2,17 +2,17 @@
 
 The short version of the scale bench's Connect fleet
 (tests/bench/test_scale_bench.py) for ``make test``: twenty of Kafka's own
-``MockSinkConnector`` (a real connector and task that do nothing with their
-records) on the session pipeline's worker, one SyncJob each, one storm of
-``spec.paused`` patches and then another.  No time is asserted: only that
-every job converges and Connect itself says every connector and task is
-PAUSED, then RUNNING.
+FileStreamSource connectors (each on a one-line file: a real connector and
+task, in the CDC stage once their one record is sent) on the session
+pipeline's worker, one SyncJob each, one storm of ``spec.paused`` patches
+and then another.  No time is asserted: only that every job converges and
+Connect itself says every connector and task is PAUSED, then RUNNING.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from pathlib import Path
 
 import httpx
 
@@ -24,38 +24,32 @@ from tests.helpers.polling import wait_for
 
 CONNECTORS = 20
 TIMEOUT_S = 60.0
-MOCK_SINK = "org.apache.kafka.connect.tools.MockSinkConnector"
-
-
-def states(rest: httpx.Client, names: list[str]) -> dict[str, list[str]]:
-    body: dict[str, Any] = rest.get("/connectors", params={"expand": "status"}).json()
-    return {
-        n: [body[n]["status"]["connector"]["state"]]
-        + [t["state"] for t in body[n]["status"]["tasks"]]
-        for n in names
-        if n in body and body[n]["status"]["tasks"]
-    }
-
-
-def all_in(rest: httpx.Client, names: list[str], state: str) -> bool:
-    now = states(rest, names)
-    return len(now) == len(names) and all(s == state for v in now.values() for s in v)
 
 
 def test_storms_of_twenty_connect_jobs(
-    kube: Kube, operator: OperatorProcess, e2e_pipeline: pipeline.Pipeline, namespace: str
+    kube: Kube,
+    operator: OperatorProcess,
+    e2e_pipeline: pipeline.Pipeline,
+    namespace: str,
+    tmp_path: Path,
 ) -> None:
     prefix = f"storm-{uuid.uuid4().hex[:6]}"
     names = [f"{prefix}-{i:02d}" for i in range(CONNECTORS)]
     rest = httpx.Client(base_url=e2e_pipeline.connect.url, timeout=30)
     api = scale.Api(kube.kubeconfig)
     watch = scale.Collection(api, scale.syncjobs_path(namespace)).start()
-    config = {"connector.class": MOCK_SINK, "tasks.max": "1", "topics": f"{prefix}-records"}
     try:
         scale.in_parallel(
-            lambda n: rest.put(f"/connectors/{n}/config", json=config).raise_for_status(), names
+            lambda n: rest.put(
+                f"/connectors/{n}/config", json=scale.file_source(tmp_path, n, f"{prefix}-lines")
+            ).raise_for_status(),
+            names,
         )
-        wait_for("connectors RUNNING", lambda: all_in(rest, names, "RUNNING"), timeout=TIMEOUT_S)
+        wait_for(
+            "connectors RUNNING",
+            lambda: scale.connectors_all_in(rest, names, "RUNNING"),
+            timeout=TIMEOUT_S,
+        )
         jobs = []
         for n in names:
             job = scale.connect_job(n, e2e_pipeline.connect.url, n)
@@ -72,7 +66,8 @@ def test_storms_of_twenty_connect_jobs(
                 names=names,
                 timeout=TIMEOUT_S,
             )
-            assert all_in(rest, names, state), states(rest, names)
+            assert scale.connectors_all_in(rest, names, state), scale.connector_states(rest, names)
+            assert {o["status"].get("stage") for o in watch.objects.values()} == {"CDC"}
     finally:
         watch.stop()
         kube.kubectl("delete", "syncjobs", "--all", "-n", namespace, "--timeout=60s", check=False)

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import yaml
 
+from tests.env.connect import FILE_SOURCE_CLASS
 from tests.helpers import manifests
 
 # Concurrent requests of a bare script's storm: about what one client process
@@ -236,6 +237,39 @@ def connect_job(name: str, url: str, connector: str) -> dict[str, Any]:
     """A SyncJob that pauses one connector through Kafka Connect's REST API."""
     spec = {"paused": False, "connect": {"url": url, "connectors": [connector]}}
     return manifests.syncjob(name, spec)
+
+
+def file_source(directory: Path, name: str, topic: str) -> dict[str, str]:
+    """A FileStreamSource's config, on a one-line file of its own.
+
+    It sends one record, commits its position (an offset with no snapshot in
+    it: the CDC stage, so a pause need not wait) and then only looks at the
+    file once a second: a real connector and task that cost next to nothing.
+    """
+    path = directory / f"{name}.txt"
+    path.write_text(f"{name}\n")
+    return {
+        "connector.class": FILE_SOURCE_CLASS,
+        "tasks.max": "1",
+        "file": str(path),
+        "topic": topic,
+    }
+
+
+def connector_states(rest: httpx.Client, names: Iterable[str]) -> dict[str, list[str]]:
+    """Each connector's state and its tasks' (one GET for all); those without tasks left out."""
+    body: dict[str, Any] = rest.get("/connectors", params={"expand": "status"}).json()
+    return {
+        n: [body[n]["status"]["connector"]["state"]]
+        + [t["state"] for t in body[n]["status"]["tasks"]]
+        for n in names
+        if n in body and body[n]["status"]["tasks"]
+    }
+
+
+def connectors_all_in(rest: httpx.Client, names: list[str], state: str) -> bool:
+    now = connector_states(rest, names)
+    return len(now) == len(names) and all(s == state for v in now.values() for s in v)
 
 
 def create_all(api: Api, path: str, objects: list[dict[str, Any]]) -> None:
