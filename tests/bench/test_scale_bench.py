@@ -57,6 +57,8 @@ SETTLE_S = 35.0
 # Bounds on each wait: far above any time measured, so only a hang fails.
 STORM_TIMEOUT_S = 60.0 + JOBS * 1.0
 PEERING = "syncjob-operator"
+# pytest-timeout's default (pyproject) is for one test, not for a fleet of a thousand.
+pytestmark = pytest.mark.timeout(1800 + 6 * int(STORM_TIMEOUT_S))
 SHIPPED = Settings()
 
 
