@@ -203,21 +203,22 @@ def run_fleet(
             startup = at - started
             cpu_startup, rss_startup = scale.cpu_seconds(pid), scale.rss_mib(pid)
 
-            def storm(paused: bool, phase: str) -> float:
+            def storm(paused: bool, phase: str, floor_s: float) -> float:
                 t0 = time.perf_counter()
                 generations = scale.patch_paused_all(api, ns, names, paused)
                 done = watch.wait(
                     f"operator: every job {phase}",
                     scale.phase_is(phase, generations),
                     names=names,
-                    timeout=STORM_TIMEOUT_S,
+                    # A loaded machine slows the floor too: never less than 5x it.
+                    timeout=max(STORM_TIMEOUT_S, 5 * floor_s),
                 )
                 return done - t0
 
-            pause = storm(True, "Paused")
+            pause = storm(True, "Paused", floor_pause)
             check_paused()
             cpu_pause = scale.cpu_seconds(pid)
-            resume = storm(False, "Running")
+            resume = storm(False, "Running", floor_resume)
             check_running()
             cpu_resume = scale.cpu_seconds(pid)
             rss_storms = scale.rss_mib(pid)
