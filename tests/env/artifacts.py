@@ -60,11 +60,16 @@ def is_fetched() -> bool:
     # The MariaDB plugin is a part of its own (fetch-debezium-mariadb.sh).
     mariadb_stamp = kafka_home() / "plugins" / "debezium-connector-mariadb" / ".complete"
     mariadb_want = f"debezium-connector-mariadb={v['DEBEZIUM_MARIADB_VERSION']}"
+    # So are Kafka's FileStream connectors (fetch-connect-file.sh).
+    file_stamp = kafka_home() / "plugins" / "connect-file" / ".complete"
+    file_want = f"connect-file={v['KAFKA_VERSION']}"
     return (
         stamp.is_file()
         and stamp.read_text().strip() == want
         and mariadb_stamp.is_file()
         and mariadb_stamp.read_text().strip() == mariadb_want
+        and file_stamp.is_file()
+        and file_stamp.read_text().strip() == file_want
         and os.access(ferretdb_binary(), os.X_OK)
     )
 

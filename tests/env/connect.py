@@ -21,6 +21,8 @@ from tests.env import artifacts, kafka, processes
 
 DEBEZIUM_POSTGRES_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 MONGO_SINK_CLASS = "com.mongodb.kafka.connect.MongoSinkConnector"
+# Kafka's own, on plugin.path by fetch-connect-file.sh: the scale tests' cheap real connector.
+FILE_SOURCE_CLASS = "org.apache.kafka.connect.file.FileStreamSourceConnector"
 
 CONNECT_START_TIMEOUT_S = 150.0
 

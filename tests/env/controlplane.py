@@ -45,6 +45,9 @@ KWOK_VERSION = os.environ.get("KWOK_VERSION", "v0.7.0")
 DEFAULT_STATE = Path(os.environ.get("SYNCJOB_ENV_STATE", "/tmp/syncjob-env"))
 ADMIN_TOKEN = "syncjob-test-admin-token"
 FAKE_NODE = "kwok-node-0"
+# What one fake node takes, as a kubelet's default max-pods: a test with more
+# Pods than that starts the plane with more nodes (``start(nodes=K)``).
+PODS_PER_NODE = 110
 # Marks a kubeconfig this module wrote, so the test fixtures can refuse to run
 # against any other cluster (a developer's real context, say).
 TEST_CLUSTER_NAME = "syncjob-test-controlplane"
@@ -102,15 +105,33 @@ class ControlPlane:
 
     # --- lifecycle ------------------------------------------------------
 
-    def start(self, *, with_nodes: bool = True, timeout: float = 120) -> ControlPlane:
-        """Start every component, each waited for; on any failure stop what started."""
+    def start(
+        self,
+        *,
+        with_nodes: bool = True,
+        nodes: int = 1,
+        controllers_qps: int | None = None,
+        timeout: float = 120,
+    ) -> ControlPlane:
+        """Start every component, each waited for; on any failure stop what started.
+
+        ``nodes``: how many fake kwok nodes (``kwok-node-0`` ...), each taking
+        :data:`PODS_PER_NODE` Pods.  ``controllers_qps``: the controller
+        manager's and the scheduler's client rate (their defaults, 20 and 50
+        requests/s, otherwise), for a bench that scales a thousand
+        Deployments at once and wants to measure its own client, not theirs.
+        """
         try:
-            return self._start(with_nodes=with_nodes, timeout=timeout)
+            return self._start(
+                with_nodes=with_nodes, nodes=nodes, controllers_qps=controllers_qps, timeout=timeout
+            )
         except BaseException:
             self.stop()
             raise
 
-    def _start(self, *, with_nodes: bool, timeout: float) -> ControlPlane:
+    def _start(
+        self, *, with_nodes: bool, nodes: int, controllers_qps: int | None, timeout: float
+    ) -> ControlPlane:
         started = time.monotonic()
 
         def left() -> float:
@@ -167,6 +188,11 @@ class ControlPlane:
         )
         # The rest start side by side; each is waited for until it serves its port.
         serving: dict[str, int] = {}
+        rate = (
+            [f"--kube-api-qps={controllers_qps}", f"--kube-api-burst={2 * controllers_qps}"]
+            if controllers_qps
+            else []
+        )
         serving["kube-controller-manager"] = processes.free_port()
         self._spawn(
             "kube-controller-manager",
@@ -202,6 +228,7 @@ class ControlPlane:
                     "--leader-elect=false",
                     "--bind-address=127.0.0.1",
                     f"--secure-port={serving['kube-scheduler']}",
+                    *rate,
                     "-v=0",
                 ],
             )
@@ -227,7 +254,7 @@ class ControlPlane:
         for name, port in serving.items():
             self._wait_listening(name, port, timeout=left())
         if "kwok" in serving:
-            self._create_fake_node()
+            self.add_fake_nodes(nodes)
         self._save()
         print(
             f"control plane up in {time.monotonic() - started:.1f}s: KUBECONFIG={self.kubeconfig}",
@@ -359,22 +386,31 @@ class ControlPlane:
             raw = resp.read()
         return json.loads(raw) if raw[:1] in (b"{", b"[") else raw.decode()
 
-    def _create_fake_node(self) -> None:
-        node = {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {
-                "name": FAKE_NODE,
-                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                "labels": {"kubernetes.io/hostname": FAKE_NODE, "type": "kwok"},
-            },
-            "status": {
-                "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-                "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-            },
-        }
-        with contextlib.suppress(Exception):
-            self.request("/api/v1/nodes", method="POST", body=node)
+    def add_fake_nodes(self, count: int, *, first: int = 0) -> list[str]:
+        """Fake nodes ``kwok-node-<first>`` ... for kwok to play; one already there stays."""
+        names = [f"kwok-node-{i}" for i in range(first, first + count)]
+        for name in names:
+            with contextlib.suppress(Exception):
+                self.request("/api/v1/nodes", method="POST", body=fake_node(name))
+        return names
+
+
+def fake_node(name: str) -> dict[str, object]:
+    """A Node that the control plane's kwok manages (it selects them by annotation)."""
+    pods = str(PODS_PER_NODE)
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {"kubernetes.io/hostname": name, "type": "kwok"},
+        },
+        "status": {
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": pods},
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": pods},
+        },
+    }
 
 
 def main() -> None:

@@ -25,8 +25,10 @@ Changing the mode severs every open connection, so an HTTP client's kept-alive
 connection from before the switch cannot bypass the new mode.
 
 In ``PASS`` mode it also counts the HTTP requests it forwards, by method and
-target (``GET /connectors?expand=status``): :attr:`FaultProxy.requests`, so a
-test can assert what the operator costs a server, not only what it achieves.
+target (``GET /connectors?expand=status``) in :attr:`FaultProxy.requests`
+and by path shape (``GET /connectors/{name}/status``) in
+:attr:`FaultProxy.request_shapes`, so a test or a benchmark can say what the
+operator costs a server, not only what it achieves.
 
 Two ways to run it: :class:`FaultProxy` in the caller's event loop
 (``await proxy.start()``), or :class:`ThreadedFaultProxy`, which runs one in a
@@ -84,6 +86,8 @@ class FaultProxy:
     connections: Counter[str] = field(default_factory=Counter)  # accepted, by mode
     # Requests forwarded in PASS mode, by "METHOD target" (target as sent, query included).
     requests: Counter[str] = field(default_factory=Counter)
+    # The same, by "METHOD /path/shape" (path_shape: the connectors' names left out).
+    request_shapes: Counter[str] = field(default_factory=Counter)
     _mode: Mode = Mode.PASS
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -239,6 +243,7 @@ class FaultProxy:
                     line = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
                     if len(line) >= 2:
                         self.requests[f"{line[0]} {line[1]}"] += 1
+                        self.request_shapes[f"{line[0]} {path_shape(line[1])}"] += 1
                     dst.write(head)
                     length, chunked = _body_framing(head)
                     if chunked:
@@ -314,6 +319,19 @@ def _body_framing(head: bytes) -> tuple[int, bool]:
     return length, chunked
 
 
+def path_shape(target: str) -> str:
+    """``/connectors/orders/tasks/0/status?x=1`` -> ``/connectors/{name}/tasks/{task}/status?x``."""
+    path, _, query = target.partition("?")
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        if parts[i - 1] == "connectors" and parts[i]:
+            parts[i] = "{name}"
+        elif parts[i - 1] == "tasks" and parts[i]:
+            parts[i] = "{task}"
+    keys = sorted({kv.partition("=")[0] for kv in query.split("&") if kv})
+    return "/".join(parts) + ("?" + "&".join(keys) if keys else "")
+
+
 async def _read_request(reader: asyncio.StreamReader) -> bytes:
     """Read one HTTP request head and its Content-Length body (enough to answer it)."""
     head = await reader.readuntil(b"\r\n\r\n")
@@ -361,6 +379,13 @@ class ThreadedFaultProxy:
     def mode(self) -> Mode:
         return self.proxy.mode
 
+    def requests(self) -> Counter[str]:
+        """A copy of the requests forwarded so far, by method and path shape."""
+        return asyncio.run_coroutine_threadsafe(self._copy_requests(), self._loop).result(10)
+
+    async def _copy_requests(self) -> Counter[str]:
+        return Counter(self.proxy.request_shapes)
+
     def start(self) -> ThreadedFaultProxy:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self.proxy.start(), self._loop).result(timeout=10)
@@ -391,6 +416,7 @@ class ThreadedFaultProxy:
     def reset_counts(self) -> None:
         async def clear() -> None:
             self.proxy.requests.clear()
+            self.proxy.request_shapes.clear()
 
         asyncio.run_coroutine_threadsafe(clear(), self._loop).result(timeout=10)
 

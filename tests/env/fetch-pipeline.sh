@@ -4,7 +4,8 @@
 #
 #   $CACHE/kafka-<kafka>/libs      Kafka broker + Connect worker class path
 #   $CACHE/kafka-<kafka>/plugins   plugin.path: Debezium PostgreSQL, MongoDB sink,
-#                                  Debezium MariaDB (fetch-debezium-mariadb.sh)
+#                                  Debezium MariaDB (fetch-debezium-mariadb.sh),
+#                                  Kafka's FileStream connectors (fetch-connect-file.sh)
 #   $CACHE/ferretdb-<ver>/bin/ferretdb
 #
 # CACHE is ${SYNCJOB_CACHE:-$HOME/.cache/syncjob-operator}.  Versions live in
@@ -69,6 +70,9 @@ fi
 
 # ---- Debezium MariaDB plugin (Maven Central): its own part and stamp ---------
 bash "$here/fetch-debezium-mariadb.sh"
+
+# ---- Kafka's FileStream connectors (Maven Central): their own part and stamp --
+bash "$here/fetch-connect-file.sh"
 
 # ---- FerretDB (Go module proxy) ---------------------------------------------
 fdb_dir="$cache/ferretdb-$FERRETDB_VERSION"

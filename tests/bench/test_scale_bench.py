@@ -1,0 +1,417 @@
+"""Benchmark: one operator process and many SyncJobs, each figure next to its floor.
+
+Two fleets, each on the same real servers as its floor, in one run:
+
+* ``SCALE_JOBS`` SyncJobs (1,000) with the scale backend: one Deployment
+  each (one Pod; kwok plays the kubelet of enough fake nodes for every Pod).
+* ``SCALE_CONNECTORS`` connectors (200) on one real Kafka Connect worker,
+  one SyncJob each with ``spec.connect``, the worker behind the fault proxy,
+  which counts the operator's requests.  The connector is Kafka's own
+  FileStreamSource on a one-line file (tests/env/fetch-connect-file.sh): a
+  real connector and task, in the CDC stage once its one record is sent,
+  and then idle.
+
+The operator runs with the settings the product ships with (the chart's:
+peering on, JSON logs at INFO, no ``--verbose``; every ``SYNCJOB_*`` interval
+at its default, resync 30 s), as the chart's ServiceAccount.
+
+The floor of each figure is a bare script (tests/helpers/scale.py) making
+the same calls for the same objects and waiting for the same end state, in
+the same run and before the operator starts: PATCH /scale per Deployment
+(or PUT /connectors/{n}/pause|resume per connector), waited for by a watch
+(or one ``GET /connectors?expand=status`` every 100 ms); for the start-up,
+one read of each job's workload (connector) and one status write per job.
+
+Printed: start-up convergence, pause and resume storms, the operator's RSS
+and CPU seconds, and when idle for 60 s the SyncJob status writes, the
+requests it made to the API server (audit log) and to Connect (proxy),
+and its CPU.  Targets are printed PASS/MISS, never asserted: a benchmark
+measures (``make bench``).  What is asserted is that every storm converged.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from syncjob_operator.settings import Settings
+from tests.env import chart, connect, controlplane, faultproxy, kafka, processes
+from tests.helpers import manifests, polling, scale
+from tests.helpers.kube import Kube
+from tests.helpers.operator import OPERATOR_NAMESPACE, OperatorProcess
+
+JOBS = int(os.environ.get("SCALE_JOBS", "1000"))
+CONNECTORS = int(os.environ.get("SCALE_CONNECTORS", "200"))
+IDLE_WINDOW_S = 60.0
+# After the last storm, before the idle window: the last transitions' own
+# follow-up passes are over well within one resync interval.
+SETTLE_S = 35.0
+# Bounds on each wait: far above any time measured, so only a hang fails.
+STORM_TIMEOUT_S = 60.0 + JOBS * 1.0
+PEERING = "syncjob-operator"
+# pytest-timeout's default (pyproject) is for one test, not for a fleet of a thousand.
+pytestmark = pytest.mark.timeout(1800 + 6 * int(STORM_TIMEOUT_S))
+SHIPPED = Settings()
+
+
+@dataclass
+class Plane:
+    plane: controlplane.ControlPlane
+    kube: Kube
+    api: scale.Api
+    operator_kubeconfig: Path
+    operator_user: str
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
+    """A control plane of its own, with a fake node per 110 Pods, and the chart installed."""
+    tmp = tmp_path_factory.mktemp("scale")
+    cp = controlplane.ControlPlane(state=tmp / "controlplane")
+    controlplane.build()
+    nodes = math.ceil(JOBS / controlplane.PODS_PER_NODE) + 1
+    cp.start(nodes=nodes, controllers_qps=200)
+    try:
+        kube = Kube(kubeconfig=cp.kubeconfig)
+        api = scale.Api(cp.kubeconfig)
+        kube.wait_for(
+            f"{nodes} kwok nodes Ready",
+            lambda: (
+                kube.kubectl(
+                    "get",
+                    "nodes",
+                    "-o",
+                    "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
+                    check=False,
+                ).stdout.split()
+                == ["True"] * nodes
+            ),
+            timeout=120,
+        )
+        user = chart.install(
+            kube, chart.helm_binary(), tmp, namespace=OPERATOR_NAMESPACE, values={}
+        )
+        sa = chart.service_account_kubeconfig(
+            kube, namespace=OPERATOR_NAMESPACE, path=tmp / "sa-kubeconfig"
+        )
+        yield Plane(cp, kube, api, sa, user, tmp)
+        api.close()
+    finally:
+        cp.stop()
+
+
+def shipped_operator(p: Plane, log: Path) -> OperatorProcess:
+    """The operator as the chart runs it: its settings, its flags, its identity."""
+    return OperatorProcess(
+        kube=p.kube,
+        log=log,
+        args=(f"--peering={PEERING}",),
+        settings={},
+        env={
+            "KUBECONFIG": str(p.operator_kubeconfig),
+            "SYNCJOB_LOG_FORMAT": "json",
+            "SYNCJOB_LOG_LEVEL": "INFO",
+            # The chart's ports are 8080/8081; any free ones serve the same.
+            "SYNCJOB_METRICS_PORT": str(processes.free_port()),
+            "SYNCJOB_HEALTH_PORT": str(processes.free_port()),
+        },
+    )
+
+
+@dataclass
+class Floor:
+    """The bare script's side of one backend: the calls, and waiting for the end state."""
+
+    pause: Callable[[], None]
+    resume: Callable[[], None]
+    observe: Callable[[str], None]  # one read of a job's backend, as at start-up
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def run_fleet(
+    p: Plane,
+    table: scale.Table,
+    ns: str,
+    jobs: dict[str, dict[str, Any]],
+    floor: Floor,
+    check_paused: Callable[[], None],
+    check_running: Callable[[], None],
+    backend_requests: Callable[[], dict[str, int]] | None = None,
+) -> None:
+    """Floors first (no operator yet), then the operator: start-up, two storms, idle."""
+    api, names = p.api, list(jobs)
+    floor_pause = timed(floor.pause)
+    floor_resume = timed(floor.resume)
+
+    scale.create_all(api, scale.syncjobs_path(ns), list(jobs.values()))
+    watch = scale.Collection(api, scale.syncjobs_path(ns)).start()
+    try:
+        watch.wait("SyncJobs listed", lambda _: True, names=names, timeout=120)
+
+        def floor_start() -> None:
+            def one(name: str) -> None:
+                floor.observe(name)
+                api.request(
+                    "PATCH",
+                    scale.syncjobs_path(ns, name) + "/status",
+                    {"status": {"phase": "Running"}},
+                    headers=scale.MERGE,
+                )
+
+            scale.in_parallel(one, names)
+            watch.wait("floor: every phase", scale.has_phase, names=names, timeout=STORM_TIMEOUT_S)
+
+        floor_startup = timed(floor_start)
+        # Undone before the operator comes: it starts from SyncJobs it never saw.
+        scale.in_parallel(
+            lambda n: api.request(
+                "PATCH",
+                scale.syncjobs_path(ns, n) + "/status",
+                {"status": None},
+                headers=scale.MERGE,
+            ),
+            names,
+        )
+        watch.wait("status cleared", lambda o: not scale.has_phase(o), names=names, timeout=120)
+
+        op = shipped_operator(p, p.tmp / f"operator-{ns}.log")
+        started = time.perf_counter()
+        op.start()
+        try:
+            assert op.process is not None and op.process.pid
+            pid = op.process.pid
+            at = watch.wait(
+                "operator: every job Running",
+                scale.phase_is("Running"),
+                names=names,
+                timeout=STORM_TIMEOUT_S,
+            )
+            startup = at - started
+            cpu_startup, rss_startup = scale.cpu_seconds(pid), scale.rss_mib(pid)
+
+            def storm(paused: bool, phase: str, floor_s: float) -> float:
+                t0 = time.perf_counter()
+                generations = scale.patch_paused_all(api, ns, names, paused)
+                done = watch.wait(
+                    f"operator: every job {phase}",
+                    scale.phase_is(phase, generations),
+                    names=names,
+                    # A loaded machine slows the floor too: never less than 5x it.
+                    timeout=max(STORM_TIMEOUT_S, 5 * floor_s),
+                )
+                return done - t0
+
+            pause = storm(True, "Paused", floor_pause)
+            check_paused()
+            cpu_pause = scale.cpu_seconds(pid)
+            resume = storm(False, "Running", floor_resume)
+            check_running()
+            cpu_resume = scale.cpu_seconds(pid)
+            rss_storms = scale.rss_mib(pid)
+
+            time.sleep(SETTLE_S)
+            changes0, writes0 = watch.counts()
+            audit0 = p.plane.audit_log.stat().st_size
+            backend0 = backend_requests() if backend_requests else {}
+            cpu0, t0 = scale.cpu_seconds(pid), time.monotonic()
+            time.sleep(IDLE_WINDOW_S)
+            idle_cpu = scale.cpu_seconds(pid) - cpu0
+            window = time.monotonic() - t0
+            changes1, writes1 = watch.counts()
+            kube_calls = scale.audit_requests(p.plane.audit_log, audit0, p.operator_user)
+            backend1 = backend_requests() if backend_requests else {}
+            rss_idle = scale.rss_mib(pid)
+        finally:
+            op.stop()
+        per_min = 60.0 / window
+
+        table.add("start-up (spawn -> every job Running)", startup, "s", floor=floor_startup)
+        table.add(
+            "pause storm (patch all -> every job Paused)",
+            pause,
+            "s",
+            floor=floor_pause,
+            max_ratio=1.2,
+        )
+        table.add(
+            "resume storm (-> every job Running, Ready)",
+            resume,
+            "s",
+            floor=floor_resume,
+            max_ratio=1.2,
+        )
+        table.add("RSS after start-up", rss_startup, "MiB", max_value=250)
+        table.add("RSS after the storms", rss_storms, "MiB", max_value=250)
+        table.add("RSS after 60 s idle", rss_idle, "MiB", max_value=250)
+        table.add("CPU seconds: start-up", cpu_startup, "s")
+        table.add("CPU seconds: pause storm", cpu_pause - cpu_startup, "s")
+        table.add("CPU seconds: resume storm", cpu_resume - cpu_pause, "s")
+        table.add(
+            "idle: SyncJob status writes per minute",
+            (writes1 - writes0) * per_min,
+            "/min",
+            max_value=0,
+        )
+        table.add(
+            "idle: SyncJob changes of any kind per minute", (changes1 - changes0) * per_min, "/min"
+        )
+        table.add(
+            "idle: Kubernetes requests per minute", sum(kube_calls.values()) * per_min, "/min"
+        )
+        table.add("idle: CPU, % of one core", 100 * idle_cpu / window, "%", max_value=2)
+        if backend_requests:
+            made = sum(backend1.values()) - sum(backend0.values())
+            table.add(
+                "idle: Connect requests per resync interval",
+                made * SHIPPED.resync_interval / window,
+                "req",
+                max_value=1,
+            )
+            by_shape = {k: backend1[k] - backend0.get(k, 0) for k in backend1}
+            table.title += f"\n  idle Connect requests in {window:.0f} s: " + ", ".join(
+                f"{k} x{v}" for k, v in sorted(by_shape.items()) if v
+            )
+        table.title += f"\n  idle Kubernetes requests in {window:.0f} s: " + ", ".join(
+            f"{k} x{v}" for k, v in sorted(kube_calls.items())
+        )
+        # Let the namespace go without an operator to finish the finalizers.
+        scale.strip_finalizers(api, ns, names)
+    finally:
+        watch.stop()
+
+
+def header(what: str) -> str:
+    return (
+        f"{what}; {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores shared; operator as shipped: "
+        f"resync {SHIPPED.resync_interval:g} s, transition poll {SHIPPED.transition_poll_min:g}-"
+        f"{SHIPPED.transition_poll_max:g} s, peering on, one process"
+    )
+
+
+def test_connect_fleet(plane: Plane) -> None:
+    p, ns = plane, "connect-bench"
+    p.kube.kubectl("create", "namespace", ns)
+    broker = kafka.start_kafka(p.tmp / "kafka")
+    worker = connect.start_connect(
+        p.tmp / "connect", broker.bootstrap, required_plugins=(), heap="1g", group_id="scale-bench"
+    )
+    proxy = faultproxy.ThreadedFaultProxy("127.0.0.1", worker.port).start()
+    rest = httpx.Client(base_url=worker.url, timeout=60)
+    try:
+        names = [f"source-{i:04d}" for i in range(CONNECTORS)]
+        files = p.tmp / "files"
+        files.mkdir()
+        scale.in_parallel(
+            lambda n: rest.put(
+                f"/connectors/{n}/config", json=scale.file_source(files, n, "scale-bench")
+            ).raise_for_status(),
+            names,
+        )
+
+        def all_in(state: str) -> None:
+            polling.wait_for(
+                f"every connector {state}",
+                lambda: scale.connectors_all_in(rest, names, state),
+                timeout=STORM_TIMEOUT_S,
+                interval=0.1,
+            )
+
+        all_in("RUNNING")
+
+        def storm(verb: str, state: str) -> Callable[[], None]:
+            def go() -> None:
+                scale.in_parallel(
+                    lambda n: rest.put(f"/connectors/{n}/{verb}").raise_for_status(), names
+                )
+                all_in(state)
+
+            return go
+
+        def observe(job: str) -> None:
+            rest.get(f"/connectors/{job}/status").raise_for_status()
+
+        jobs = {n: scale.connect_job(n, proxy.url, n) for n in names}
+
+        def requests() -> dict[str, int]:
+            return dict(proxy.requests())
+
+        table = scale.Table(
+            header(f"{CONNECTORS} connectors on one Kafka Connect worker, one SyncJob each")
+        )
+        run_fleet(
+            p,
+            table,
+            ns,
+            jobs,
+            Floor(storm("pause", "PAUSED"), storm("resume", "RUNNING"), observe),
+            lambda: all_in("PAUSED"),
+            lambda: all_in("RUNNING"),
+            requests,
+        )
+    finally:
+        rest.close()
+        proxy.stop()
+        worker.stop()
+        broker.stop()
+    print("\n" + table.render())
+    p.kube.kubectl("delete", "namespace", ns, "--timeout=600s", timeout=620)
+
+
+def test_scale_backend_fleet(plane: Plane) -> None:
+    p, api, ns = plane, plane.api, "scale-bench"
+    p.kube.kubectl("create", "namespace", ns)
+    deployments = [f"wl-{i:04d}" for i in range(JOBS)]
+    jobs = {f"job-{i:04d}": scale.scale_job(f"job-{i:04d}", d) for i, d in enumerate(deployments)}
+    deps = scale.Collection(api, scale.deployments_path(ns)).start()
+    try:
+        scale.create_all(
+            api, scale.deployments_path(ns), [manifests.deployment(d, 1) for d in deployments]
+        )
+        deps.wait(
+            "Deployments Ready", scale.replicas_are(1), names=deployments, timeout=STORM_TIMEOUT_S
+        )
+
+        def scaled(replicas: int) -> Callable[[], None]:
+            def go() -> None:
+                scale.scale_all(api, ns, dict.fromkeys(deployments, replicas))
+                deps.wait(
+                    f"floor: Deployments at {replicas}",
+                    scale.replicas_are(replicas),
+                    names=deployments,
+                    timeout=STORM_TIMEOUT_S,
+                )
+
+            return go
+
+        def observe(job: str) -> None:
+            api.request("GET", scale.deployments_path(ns, "wl-" + job[4:]) + "/scale")
+
+        def check(replicas: int) -> Callable[[], None]:
+            return lambda: deps.wait(
+                f"Deployments at {replicas}",
+                scale.replicas_are(replicas),
+                names=deployments,
+                timeout=60,
+            )
+
+        table = scale.Table(header(f"{JOBS} SyncJobs, scale backend (one Deployment each, kwok)"))
+        run_fleet(p, table, ns, jobs, Floor(scaled(0), scaled(1), observe), check(0), check(1))
+    finally:
+        deps.stop()
+    print("\n" + table.render())
+    # The last test: its plane goes with the module, no need to wait.
+    p.kube.kubectl("delete", "namespace", ns, "--wait=false")
