@@ -143,13 +143,14 @@ def test_connect_faults_in_storms_are_named_and_heal(
             wanted = {name: i % 2 == 0 for name in names}  # pause, resume, pause, ...
             storm.set_paused(api, namespace, wanted)
             # A job resuming its own workloads reads Connect not answering as
-            # its workers not back yet (README, "The ways to pause"): no error.
+            # its workers not back yet (README, "The ways to pause"): no error;
+            # unless they had no Pods to bring back (0 replicas).
             resuming = i % 2 == 1
             wait_all_say(
                 api,
                 namespace,
                 {
-                    job.name: "Resuming" if resuming and job.replicas is not None else reason
+                    job.name: "Resuming" if resuming and job.replicas else reason
                     for job in storm_jobs
                 },
             )

@@ -217,9 +217,15 @@ class FaultProxy:
             return
         self._writers.add(up_writer)
 
-        async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        counter = RequestCounter(self.requests, self.request_shapes)
+
+        async def copy(
+            src: asyncio.StreamReader, dst: asyncio.StreamWriter, count: bool = False
+        ) -> None:
             try:
                 while data := await src.read(65536):
+                    if count:
+                        counter.feed(data)
                     dst.write(data)
                     await dst.drain()
             except (ConnectionError, OSError):
@@ -229,34 +235,8 @@ class FaultProxy:
                     if dst.can_write_eof():
                         dst.write_eof()
 
-        async def requests(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            """Forward request by request, counting each; raw bytes past what it can parse."""
-            try:
-                while True:
-                    try:
-                        head = await src.readuntil(b"\r\n\r\n")
-                    except asyncio.IncompleteReadError as exc:
-                        dst.write(exc.partial)
-                        break
-                    except asyncio.LimitOverrunError:
-                        break  # a head this long: not counted, copied as it is below
-                    line = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
-                    if len(line) >= 2:
-                        self.requests[f"{line[0]} {line[1]}"] += 1
-                        self.request_shapes[f"{line[0]} {path_shape(line[1])}"] += 1
-                    dst.write(head)
-                    length, chunked = _body_framing(head)
-                    if chunked:
-                        break  # chunked bodies: copied as they are from here on
-                    if length:
-                        dst.write(await src.readexactly(length))
-                    await dst.drain()
-            except (ConnectionError, OSError, asyncio.IncompleteReadError):
-                return
-            await copy(src, dst)
-
         try:
-            await asyncio.gather(requests(reader, up_writer), copy(up_reader, writer))
+            await asyncio.gather(copy(reader, up_writer, count=True), copy(up_reader, writer))
         finally:
             self._writers.discard(up_writer)
             with contextlib.suppress(Exception):
@@ -305,18 +285,47 @@ def _connection_close(request: bytes) -> bytes:
     return b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body
 
 
-def _body_framing(head: bytes) -> tuple[int, bool]:
-    """A request head's Content-Length, and whether its body is chunked."""
-    length, chunked = 0, False
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            with contextlib.suppress(ValueError):
-                length = int(value.strip())
-        elif name == b"transfer-encoding" and b"chunked" in value.lower():
-            chunked = True
-    return length, chunked
+class RequestCounter:
+    """Counts the HTTP/1.1 requests in one client-to-server byte stream: by target and by shape.
+
+    The bytes pass on as they come: counting never holds a request back, and a
+    stream that is not plain HTTP (TLS to kube-apiserver) is copied untouched.
+
+    Fed the bytes as they pass; a request head is parsed once complete and its
+    Content-Length body skipped (every client here sends bodies that way, no
+    chunked uploads).  The shape names the Connect REST API's variable parts:
+    ``/connectors/{name}/tasks/{task}/status``; a query keeps its keys only.
+    """
+
+    def __init__(self, targets: Counter[str], shapes: Counter[str]) -> None:
+        self.targets = targets
+        self.shapes = shapes
+        self._buffer = b""
+        self._skip = 0  # body bytes of the current request still to pass
+
+    def feed(self, data: bytes) -> None:
+        if self._skip:
+            taken = min(self._skip, len(data))
+            self._skip -= taken
+            data = data[taken:]
+        self._buffer += data
+        while not self._skip and b"\r\n\r\n" in self._buffer:
+            head, _, rest = self._buffer.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, _, target = lines[0].partition(" ")
+            path = target.rsplit(" ", 1)[0]
+            self.targets[f"{method} {path}"] += 1
+            self.shapes[f"{method} {path_shape(path)}"] += 1
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length" and value.strip().isdigit():
+                    length = int(value.strip())
+            taken = min(length, len(rest))
+            self._skip = length - taken
+            self._buffer = rest[taken:]
+        if len(self._buffer) > MAX_HEAD_BYTES:  # not HTTP: stop trying
+            self._buffer = b""
 
 
 def path_shape(target: str) -> str:

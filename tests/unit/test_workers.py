@@ -74,6 +74,8 @@ ROWS = [
         True,
         (),
     ),
+    # A workload saved at 0 (it had no Pods) is no worker coming back: reported.
+    ("saved-at-zero", raw([wl(0, saved=0)], [TIMEOUT]), False, (TIMEOUT,)),
     # The other errors of the pass stay reported.
     (
         "other-errors-stay",

@@ -9,7 +9,7 @@ the transition timeout bounds it.
 The observer hands over Connect's errors apart (``Observed.connect_errors``);
 :func:`settle` judges them: Connect is "skipped" and its errors are dropped
 when every one of them is transient and every workload of the job that
-carries a saved count was found; otherwise they are reported like any other.
+carries a saved count above zero was found; otherwise they are reported like any other.
 """
 
 from __future__ import annotations
@@ -21,8 +21,12 @@ from syncjob_operator.decide.observed import BackendError, Observed, WorkloadSta
 
 
 def workers_away(workloads: Iterable[WorkloadState]) -> bool:
-    """The job's own workloads with saved counts (scaled by this job): some, and all found."""
-    ours = [w for w in workloads if w.saved_replicas is not None]
+    """The job's own workloads with saved counts (scaled by this job): some, and all found.
+
+    A count saved at 0 does not count: that workload had no Pods before the
+    pause and gets none back, so it cannot be the workers Connect waits for.
+    """
+    ours = [w for w in workloads if w.saved_replicas]
     return bool(ours) and all(w.found for w in ours)
 
 
