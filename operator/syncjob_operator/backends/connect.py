@@ -90,6 +90,11 @@ class ConnectClient:
         self.url = url.rstrip("/")
         # False once Connect said it has no GET /connectors/{n}/offsets (older than 3.5).
         self.serves_offsets = True
+        # Requests in a row that found no connection free within the timeout.
+        # A pool that stays full while the server answers others is poisoned
+        # (connections lost to cancelled or timed-out requests): the owner
+        # replaces the client (controller.shared).
+        self.pool_stalls = 0
         headers = {"Accept": "application/json"}
         basic: httpx.BasicAuth | None = None
         verify: ssl.SSLContext | bool = True
@@ -144,6 +149,15 @@ class ConnectClient:
                 transient=True,
                 subject=subject,
             ) from None
+        except httpx.PoolTimeout:
+            self.pool_stalls += 1
+            raise _error(
+                "ConnectTimeout",
+                f"no connection to Kafka Connect at {self.url} came free in time (too many "
+                "requests in flight)",
+                transient=True,
+                subject=subject,
+            ) from None
         except httpx.TimeoutException:
             raise _error(
                 "ConnectTimeout",
@@ -158,6 +172,7 @@ class ConnectClient:
                 transient=True,
                 subject=subject,
             ) from None
+        self.pool_stalls = 0
         if response.status_code in (401, 403):
             raise _error(
                 "ConnectAuthFailed",

@@ -42,6 +42,10 @@ CLIENT_IDLE_AFTER = 300.0
 # once: another job's pass may be in the middle of a request with it.  A Kafka
 # admin client needs none: a probe running with it holds its own reference.
 CONNECT_RETIRE_GRACE = 60.0
+# A Connect client whose requests found no free connection this many times in
+# a row is replaced: seen with 200 jobs on one worker, a pool that never freed
+# a connection again while the worker answered everyone else.
+POOL_STALLS_TO_REPLACE = 3
 
 
 async def _close_connect(client: ConnectClient) -> None:
@@ -127,11 +131,16 @@ class Shared:
             digest = fingerprint(data)
             owner = (spec.url, spec.request_timeout, namespace, spec.auth_secret_ref.name)
         timeout = spec.request_timeout.total_seconds()
-        return await self.connect_clients.get(
-            (spec.url, spec.request_timeout, namespace, digest),
-            lambda: ConnectClient(spec.url, auth=auth, timeout=timeout),
-            owner=owner,
+        key = (spec.url, spec.request_timeout, namespace, digest)
+        client = await self.connect_clients.get(
+            key, lambda: ConnectClient(spec.url, auth=auth, timeout=timeout), owner=owner
         )
+        if client.pool_stalls >= POOL_STALLS_TO_REPLACE:
+            self.connect_clients.discard(key, "no connection of its pool came free")
+            client = await self.connect_clients.get(
+                key, lambda: ConnectClient(spec.url, auth=auth, timeout=timeout), owner=owner
+            )
+        return client
 
     # --- Kafka admin clients, for the retention probes ----------------------
 
