@@ -207,15 +207,25 @@ class FaultProxy:
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _open_upstream(
+        self, writer: asyncio.StreamWriter
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """A connection to the upstream server, or None with the client's reset."""
         try:
             up_reader, up_writer = await asyncio.wait_for(
                 asyncio.open_connection(self.upstream_host, self.upstream_port), timeout=10
             )
         except (TimeoutError, OSError):
             _reset(writer)
-            return
+            return None
         self._writers.add(up_writer)
+        return up_reader, up_writer
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream = await self._open_upstream(writer)
+        if upstream is None:
+            return
+        up_reader, up_writer = upstream
 
         counter = RequestCounter(self.requests, self.request_shapes)
 
@@ -250,14 +260,10 @@ class FaultProxy:
             except asyncio.IncompleteReadError:
                 return  # the client closed its kept-alive connection
             await asyncio.sleep(self.delay_s)
-            try:
-                up_reader, up_writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.upstream_host, self.upstream_port), timeout=10
-                )
-            except (TimeoutError, OSError):
-                _reset(writer)
+            upstream = await self._open_upstream(writer)
+            if upstream is None:
                 return
-            self._writers.add(up_writer)
+            up_reader, up_writer = upstream
             try:
                 up_writer.write(_connection_close(request))
                 await up_writer.drain()

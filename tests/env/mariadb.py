@@ -14,7 +14,6 @@ password-less window on the TCP port.
 
 from __future__ import annotations
 
-import atexit
 import secrets
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 import pymysql
 
 from tests.env import processes
+from tests.env.postgres import server_home
 
 OS_USER = "mysql"
 START_TIMEOUT_S = 60.0
@@ -135,18 +135,7 @@ def start_mariadb(
     logfile = workdir / "mariadb.log"
     if link.exists() or link.is_symlink():
         raise FileExistsError(f"{link} exists: use a fresh workdir")
-    # The data directory lives under /tmp, not under the caller's workdir:
-    # the server runs as another user, and a workdir under pytest's private
-    # temporary root (0700, reset by any concurrent pytest session) would
-    # deny it the path.  The workdir keeps a link to it.
-    home = Path(tempfile.mkdtemp(prefix="syncjob-mdb-", dir="/tmp"))
-    home.chmod(0o711)  # the server user passes through, lists nothing
-    # Registered before the server's own stop at exit, so it runs after it.
-    atexit.register(shutil.rmtree, home, ignore_errors=True)
-    datadir = home / "mariadb-data"
-    datadir.mkdir(mode=0o750)
-    shutil.chown(datadir, user=OS_USER, group=OS_USER)
-    link.symlink_to(datadir)
+    _, datadir = server_home("syncjob-mdb-", link, mode=0o750, user=OS_USER)
 
     result = subprocess.run(
         [

@@ -231,6 +231,24 @@ def _postmaster(bindir: Path, datadir: Path, logfile: Path) -> processes.Process
     )
 
 
+def server_home(prefix: str, link: Path, *, mode: int, user: str) -> tuple[Path, Path]:
+    """A home under /tmp for a server that runs as ``user``, its data directory, and ``link`` to it.
+
+    Under /tmp, not under the caller's workdir: a workdir under pytest's
+    private temporary root (0700, reset by any concurrent pytest session)
+    would deny the server user the path.  Removed at interpreter exit; it is
+    registered before the server's own stop at exit, so it runs after it.
+    """
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    home.chmod(0o711)  # the server user passes through, lists nothing
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    datadir = home / link.name
+    datadir.mkdir(mode=mode)
+    shutil.chown(datadir, user=user, group=user)
+    link.symlink_to(datadir)
+    return home, datadir
+
+
 def start_postgres(
     workdir: Path,
     *,
@@ -252,14 +270,7 @@ def start_postgres(
     logfile = workdir / "postgres.log"
     if link.exists() or link.is_symlink():
         raise FileExistsError(f"{link} exists: use a fresh workdir")
-    home = Path(tempfile.mkdtemp(prefix="syncjob-pg-", dir="/tmp"))
-    home.chmod(0o711)  # the server user passes through, lists nothing
-    # Registered before the server's own stop at exit, so it runs after it.
-    atexit.register(shutil.rmtree, home, ignore_errors=True)
-    datadir = home / "pgdata"
-    datadir.mkdir(mode=0o700)
-    shutil.chown(datadir, user=OS_USER, group=OS_USER)
-    link.symlink_to(datadir)
+    home, datadir = server_home("syncjob-pg-", link, mode=0o700, user=OS_USER)
     password = secrets.token_urlsafe(18)
     pwfile = home / "pgpass.init"
     pwfile.write_text(password + "\n")
