@@ -21,7 +21,7 @@ from kubernetes_asyncio import client, config
 
 from syncjob_operator.backends.kube import Kube as KubeAdapter
 from syncjob_operator.backends.kube import Resource
-from syncjob_operator.backends.watch import Informer, WatchCache
+from syncjob_operator.backends.watch import Informer, WatchCache, version
 from tests.env import chart
 from tests.env.controlplane import ControlPlane
 from tests.helpers.kube import Kube
@@ -116,12 +116,20 @@ async def test_a_job_never_takes_a_cached_copy_older_than_what_it_read_itself(
         DEPLOYMENTS, namespace, "c", who="job", wake=lambda: None, floor=floors[path] + 10**9
     )
     assert not served
+    # The GET may have seen a later version than the informer's list (the
+    # deployment controller writes c's status meanwhile): until the watch
+    # brings that version, the cache must not serve; once it has, it does.
     informer = cache.informers[DEPLOYMENTS.collection(namespace)]
-    await until("the informer in sync", lambda: informer.in_sync)
+    await until(
+        "the cache at the version the job read",
+        lambda: informer.in_sync
+        and (version(informer.store.objects.get("c")) or 0) >= floors[path],
+    )
     served, seen = await cache.cached(
         DEPLOYMENTS, namespace, "c", who="job", wake=lambda: None, floor=floors[path]
     )
     assert served and seen is not None
+    assert (version(seen) or 0) >= floors[path]
 
 
 @pytest.fixture
