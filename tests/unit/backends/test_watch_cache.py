@@ -8,6 +8,7 @@ import pytest
 
 from syncjob_operator.backends.watch import (
     BACKOFF_MAX,
+    LAST_APPLIED,
     Store,
     Subscriptions,
     backoff,
@@ -86,3 +87,29 @@ def test_backoff_is_bounded(streak: int, delay: float) -> None:
 )
 def test_version(o: dict[str, Any] | None, v: int | None) -> None:
     assert version(o) == v
+
+
+@pytest.mark.parametrize("how", ["listed", "watched"])
+def test_the_cache_keeps_no_field_managers_and_no_last_applied_copy(how: str) -> None:
+    full = obj(
+        "a",
+        "7",
+        spec={"replicas": 3},
+        status={"readyReplicas": 3},
+    )
+    full["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
+    full["metadata"]["annotations"] = {
+        LAST_APPLIED: '{"spec": {"replicas": 3}}',
+        "syncjob.dev/saved-replicas": "3",
+    }
+    store = Store()
+    if how == "listed":
+        store.replace([full])
+    else:
+        store.apply({"type": "ADDED", "object": full})
+    kept = store.objects["a"]
+    assert "managedFields" not in kept["metadata"]
+    assert kept["metadata"]["annotations"] == {"syncjob.dev/saved-replicas": "3"}
+    assert kept["spec"] == {"replicas": 3} and kept["status"] == {"readyReplicas": 3}
+    assert version(kept) == 7
+    assert "managedFields" in full["metadata"], "the event's own object is left as it was"
