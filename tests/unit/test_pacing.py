@@ -247,3 +247,22 @@ def test_jittered_resyncs_spread_a_start_up_over_the_interval() -> None:
     assert min(firsts) >= 15.0 and max(firsts) <= 30.0
     per_second = [sum(1 for f in firsts if s <= f < s + 1) for s in range(15, 30)]
     assert max(per_second) < 2 * 1000 / 15, per_second
+
+
+@pytest.mark.parametrize(
+    ("nows", "delays"),
+    [
+        # Woken by every change of what it waits on: no fast polls, a safety net of 10 s...
+        ([0.0, 0.1, 0.5, 20.0], [10.0, 10.0, 10.0, 10.0]),
+        # ...never past the transition timeout (60 s), never under the fast poll.
+        ([0.0, 55.0, 59.99, 60.5], [10.0, 5.0, 0.025, 0.025]),
+    ],
+)
+def test_a_watched_transition_waits_for_its_wake_not_a_fast_poll(
+    nows: list[float], delays: list[float]
+) -> None:
+    pacer = pacing.Pacer(SLOW, draw=no_jitter)
+    got = [pacer.after(Pace.TRANSITION, RUNNING, now=n, watched=True) for n in nows]
+    assert got == pytest.approx(delays, abs=1e-9)
+    # Not watched (Kafka Connect to poll): the fast poll, as before.
+    assert pacing.Pacer(SLOW).after(Pace.TRANSITION, RUNNING, now=0.0) == 0.025

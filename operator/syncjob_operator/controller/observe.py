@@ -39,6 +39,7 @@ from typing import Any
 from syncjob_operator.api import jobspec, jobstatus
 from syncjob_operator.backends import strimzi, workloads
 from syncjob_operator.backends.connect import ConnectClient
+from syncjob_operator.backends.watch import Followed
 from syncjob_operator.controller import offsets
 from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import stage
@@ -97,6 +98,10 @@ class Observer:
     direct_at: float | None = None
     # The resourceVersion of each object this job read by GET (see backends.watch).
     floors: dict[str, int] = field(default_factory=dict)
+    # Whether the last pass read only objects a watch follows, all without
+    # error, and no Kafka Connect: their changes wake the job, so a
+    # transition need not poll fast (see pacing.Pacer.after).
+    watched: bool = False
     # Each source connector's committed offsets as last read (for SQL Server's commit LSN).
     source_offsets: dict[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
 
@@ -122,7 +127,10 @@ class Observer:
         acted, self.acted = self.acted, False
         errors: list[BackendError] = list(carried)
         # Right after acting, its own GETs: it must see what it changed.
-        read = shared.watches.reader(who=id(self), wake=wake, fresh=acted, floors=self.floors)
+        followed = Followed()
+        read = shared.watches.reader(
+            who=id(self), wake=wake, fresh=acted, floors=self.floors, followed=followed
+        )
         seen_workloads = await asyncio.gather(
             *(workloads.observe(kube, namespace, ref, read) for ref in spec.workloads)
         )
@@ -130,6 +138,12 @@ class Observer:
             *(strimzi.observe(kube, namespace, ref.name, read) for ref in spec.kafka_connectors)
         )
         errors += [e for _, e in (*seen_workloads, *seen_strimzi) if e is not None]
+        self.watched = (
+            spec.connect is None
+            and not errors
+            and followed.unfollowed == 0
+            and followed.reads == len(spec.workloads) + len(spec.kafka_connectors)
+        )
 
         connectors: list[ConnectorState] = []
         connect_errors: list[BackendError] = []

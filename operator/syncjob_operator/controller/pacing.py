@@ -11,7 +11,12 @@ turns that into seconds, every wait bounded by the settings:
   cannot be scheduled, a worker gone), and the wait keeps growing up to
   ``transition_poll_slow_max``, never past the transition timeout.  A wake
   (the watched workload changed: :meth:`Pacer.woken`) makes it fast again, so
-  Pods that become Ready are seen at once, not after a long sleep;
+  Pods that become Ready are seen at once, not after a long sleep.  A
+  transition that waits only on watched objects (scaled workloads,
+  KafkaConnectors) is woken by each of their changes, so it does not poll
+  fast at all: its wait is ``transition_poll_slow_max`` from the start
+  (a storm of a thousand such jobs would otherwise cost 40 passes a second
+  each for nothing);
 - an error backs off from ``retry_min``, doubling up to ``retry_max``: one
   formula (:func:`backoff`) whether the decision asked for a retry or the pass
   itself failed;
@@ -62,13 +67,31 @@ class Pacer:
     # True once a converged wait was drawn since start-up or the last other pace.
     resyncing: bool = False
 
-    def after(self, pace: plan.Pace, status: jobstatus.SyncJobStatus, *, now: float) -> float:
-        """The wait after a pass whose decision said ``pace`` and wrote ``status``."""
+    def after(
+        self,
+        pace: plan.Pace,
+        status: jobstatus.SyncJobStatus,
+        *,
+        now: float,
+        watched: bool = False,
+    ) -> float:
+        """The wait after a pass whose decision said ``pace`` and wrote ``status``.
+
+        ``watched``: everything the job waits on is followed by a watch that
+        wakes it on every change (workloads and KafkaConnectors from an
+        informer in sync, no Kafka Connect REST API to poll), so a
+        transition's poll is only a safety net: it waits up to
+        ``transition_poll_slow_max``, never past the timeout.
+        """
         s = self.settings
         if pace is not plan.Pace.STEADY:
             self.resyncing = False
         if pace is plan.Pace.TRANSITION:
-            return self._transition(now)
+            delay = self._transition(now)
+            if watched and self.transition_started is not None:
+                left = s.transition_timeout - (now - self.transition_started)
+                delay = max(delay, min(s.transition_poll_slow_max, left))
+            return delay
         self.transition_started = None
         if pace is plan.Pace.RETRY:
             return self.failed()
