@@ -35,6 +35,7 @@ from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import errors as probe_errors
 from syncjob_operator.probes import kafka_lag, mysql, postgresql
 from syncjob_operator.probes.connection import SourceConnection
+from syncjob_operator.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,23 @@ class BacklogProber:
     probes: int = 0
     failures: dict[str, str] = field(default_factory=dict)
 
+    def due(
+        self, spec: jobspec.SyncJobSpec, previous: jobstatus.SyncJobStatus, *, settings: Settings
+    ) -> bool:
+        """Whether this pass probes (else :meth:`current` answers the last measure at once)."""
+        if not probeable(spec):
+            return False
+        interval = (
+            settings.catching_up_interval if catching_up(previous) else settings.resync_interval
+        )
+        return self.last_probe is None or self.clock() - self.last_probe >= interval
+
+    def standing(self, spec: jobspec.SyncJobSpec) -> backlog.Measure | None:
+        """The last measure, for a pass that does not probe."""
+        if not probeable(spec):
+            self.measure = None
+        return self.measure
+
     async def current(
         self,
         *,
@@ -93,16 +111,8 @@ class BacklogProber:
         now: datetime,
     ) -> backlog.Measure | None:
         """The latest measure, probed again when its interval has passed."""
-        if not probeable(spec):
-            self.measure = None
-            return None
-        interval = (
-            shared.settings.catching_up_interval
-            if catching_up(previous)
-            else shared.settings.resync_interval
-        )
-        if self.last_probe is not None and self.clock() - self.last_probe < interval:
-            return self.measure
+        if not self.due(spec, previous, settings=shared.settings):
+            return self.standing(spec)
         self.last_probe = self.clock()
         self.probes += 1
         sample = await self._probe(

@@ -14,6 +14,7 @@ observer's connector types and offsets (:mod:`.observe`), the requests made
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from asyncio import FIRST_COMPLETED
@@ -111,7 +112,9 @@ class JobLoop:
             try:
                 plan = await self.step(body)
                 now = time.monotonic()
-                delay = self.pacer.after(plan.pace, plan.status, now=now)
+                # A failed action is retried at the fast poll, watched or not.
+                watched = self.observer.watched and not self.action_errors
+                delay = self.pacer.after(plan.pace, plan.status, now=now, watched=watched)
                 if plan.pace is plans.Pace.TRANSITION and self.looked_at is not None:
                     # A transition's poll interval runs from the last look at
                     # the backends, not from the end of the status write and
@@ -199,33 +202,41 @@ class JobLoop:
         began = time.monotonic()
         await self.shared.sweep()  # close the clients whose time has come
         # The backlog probe (a source query and a consumer-group lag, tens of
-        # ms) runs beside the backends' observation, not before the actions:
+        # ms) runs beside the observation and the actions, never before them:
         # a resume's first pass is the one that probes, and the user waits
-        # for its PUTs.
-        seen, measure = await asyncio.gather(
-            self.observe(spec, previous), self._backlog(spec, previous, now, releasing=releasing)
-        )
-        observed = workers.settle(seen)
-        looked = time.monotonic()
-        # After the observation: a paused job's retention needs the offsets it read.
-        bound, retention_errors = await self._retention(spec, previous, now)
-        ctx = plans.Context(
-            generation=generation,
-            now=now,
-            previous=previous,
-            transition_elapsed=self.pacer.transition_elapsed(now=time.monotonic()),
-            transition_timeout=self.settings.transition_timeout,
-            errors_elapsed=self.stall.update(
-                failing=bool(observed.errors or observed.stage_errors), now=time.monotonic()
-            ),
-            stall_after=self.settings.stall_after,
-            retention=bound,
-            retention_errors=retention_errors,
-            backlog=measure,
-        )
-        decided = time.monotonic()
-        plan = reconcile.decide(spec, observed, ctx)
-        await self.act(spec, plan.actions)
+        # for its PUTs.  The backlog is only reported (status.cdc), so the
+        # actions are decided without it and the status with it.
+        probing: asyncio.Future[backlog_measure.Measure | None] | None = None
+        measure = None  # releasing: nothing is reported, so nothing is probed
+        if not releasing and self.backlog.due(spec, previous, settings=self.settings):
+            probing = asyncio.ensure_future(self._backlog(spec, previous, now))
+        elif not releasing:
+            measure = self.backlog.standing(spec)
+        try:
+            observed = workers.settle(await self.observe(spec, previous))
+            looked = time.monotonic()
+            # After the observation: a paused job's retention needs the offsets it read.
+            bound, retention_errors = await self._retention(spec, previous, now)
+            ctx = self._context(
+                previous,
+                observed,
+                generation=generation,
+                now=now,
+                bound=bound,
+                retention_errors=retention_errors,
+            )
+            decided = time.monotonic()
+            acted = probing is not None and not probing.done()
+            if acted:
+                await self.act(spec, reconcile.decide(spec, observed, ctx).actions)
+            if probing is not None:
+                measure = await probing
+        finally:
+            if probing is not None and not probing.done():
+                probing.cancel()
+        plan = reconcile.decide(spec, observed, dataclasses.replace(ctx, backlog=measure))
+        if not acted:
+            await self.act(spec, plan.actions)
         self.looked_at = time.monotonic()
         if releasing:
             self.book.keep(plan.status)
@@ -251,6 +262,31 @@ class JobLoop:
         metrics.record_backlog(self.namespace, self.name, measure, spec.catch_up, now=now)
         return plan, observed.errors
 
+    def _context(
+        self,
+        previous: jobstatus.SyncJobStatus,
+        observed: Observed,
+        *,
+        generation: int,
+        now: datetime,
+        bound: retention.RetentionBound | None,
+        retention_errors: tuple[BackendError, ...],
+    ) -> plans.Context:
+        """What the decision knows besides the spec and the observation (the backlog aside)."""
+        return plans.Context(
+            generation=generation,
+            now=now,
+            previous=previous,
+            transition_elapsed=self.pacer.transition_elapsed(now=time.monotonic()),
+            transition_timeout=self.settings.transition_timeout,
+            errors_elapsed=self.stall.update(
+                failing=bool(observed.errors or observed.stage_errors), now=time.monotonic()
+            ),
+            stall_after=self.settings.stall_after,
+            retention=bound,
+            retention_errors=retention_errors,
+        )
+
     async def _adopt_foreign_status(self, body: Mapping[str, Any]) -> None:
         """Notice a status someone else wrote over ours, so the next write repairs it."""
         if not self.book.needs_check(body):
@@ -273,15 +309,8 @@ class JobLoop:
             self.wake.set()  # someone else wrote the status: repair it now, not at the next resync
 
     async def _backlog(
-        self,
-        spec: jobspec.SyncJobSpec,
-        previous: jobstatus.SyncJobStatus,
-        now: datetime,
-        *,
-        releasing: bool,
+        self, spec: jobspec.SyncJobSpec, previous: jobstatus.SyncJobStatus, now: datetime
     ) -> backlog_measure.Measure | None:
-        if releasing:
-            return None
         return await self.backlog.current(
             shared=self.shared,
             namespace=self.namespace,
