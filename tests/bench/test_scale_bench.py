@@ -154,13 +154,42 @@ def run_fleet(
 ) -> None:
     """Floors first (no operator yet), then the operator: start-up, two storms, idle."""
     api, names = p.api, list(jobs)
-    floor_pause = timed(floor.pause)
-    floor_resume = timed(floor.resume)
-
     scale.create_all(api, scale.syncjobs_path(ns), list(jobs.values()))
     watch = scale.Collection(api, scale.syncjobs_path(ns)).start()
     try:
         watch.wait("SyncJobs listed", lambda _: True, names=names, timeout=120)
+
+        def floor_storm(
+            paused: bool, phase: str, backend: Callable[[], None]
+        ) -> tuple[float, float]:
+            """The bare controller's storm: (whole, backend part).
+
+            The same calls as the operator's and the same end state: the
+            user's spec patch of every job, the backend's calls and wait,
+            one status patch per job, every job's phase seen by the watch.
+            """
+            t0 = time.perf_counter()
+            generations = scale.patch_paused_all(api, ns, names, paused)
+            backend_s = timed(backend)
+            scale.in_parallel(
+                lambda n: api.request(
+                    "PATCH",
+                    scale.syncjobs_path(ns, n) + "/status",
+                    {"status": {"phase": phase, "observedGeneration": generations[n]}},
+                    headers=scale.MERGE,
+                ),
+                names,
+            )
+            watch.wait(
+                f"floor: every job {phase}",
+                scale.phase_is(phase, generations),
+                names=names,
+                timeout=STORM_TIMEOUT_S,
+            )
+            return time.perf_counter() - t0, backend_s
+
+        floor_pause, backend_pause = floor_storm(True, "Paused", floor.pause)
+        floor_resume, backend_resume = floor_storm(False, "Running", floor.resume)
 
         def floor_start() -> None:
             def one(name: str) -> None:
@@ -253,6 +282,10 @@ def run_fleet(
             "s",
             floor=floor_resume,
             max_ratio=1.2,
+        )
+        table.add("pause storm, against its backend calls alone", pause, "s", floor=backend_pause)
+        table.add(
+            "resume storm, against its backend calls alone", resume, "s", floor=backend_resume
         )
         table.add("RSS after start-up", rss_startup, "MiB", max_value=250)
         table.add("RSS after the storms", rss_storms, "MiB", max_value=250)
