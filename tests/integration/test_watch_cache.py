@@ -122,8 +122,9 @@ async def test_a_job_never_takes_a_cached_copy_older_than_what_it_read_itself(
     informer = cache.informers[DEPLOYMENTS.collection(namespace)]
     await until(
         "the cache at the version the job read",
-        lambda: informer.in_sync
-        and (version(informer.store.objects.get("c")) or 0) >= floors[path],
+        lambda: (
+            informer.in_sync and (version(informer.store.objects.get("c")) or 0) >= floors[path]
+        ),
     )
     served, seen = await cache.cached(
         DEPLOYMENTS, namespace, "c", who="job", wake=lambda: None, floor=floors[path]
