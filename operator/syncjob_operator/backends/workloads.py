@@ -124,17 +124,11 @@ async def scale(
     if isinstance(resource, BackendError):
         raise KubeError(0, resource.message)
     if save is not None:
-        saved = {"metadata": {"annotations": {SAVED_REPLICAS_ANNOTATION: str(save)}}}
-        if ref.kind in APPS_KINDS and resource.group_version == "apps/v1":
-            # An apps/v1 kind's scale is its own spec.replicas: the count and
-            # the scale-down in one write, so neither can land without the
-            # other (and a pause storm costs one request per workload).
-            await kube.merge_patch(
-                resource.path(namespace, ref.name), {**saved, "spec": {"replicas": replicas}}
-            )
-            return
         # Durable first: if we die right after scaling, the count is on the object.
-        await kube.merge_patch(resource.path(namespace, ref.name), saved)
+        await kube.merge_patch(
+            resource.path(namespace, ref.name),
+            {"metadata": {"annotations": {SAVED_REPLICAS_ANNOTATION: str(save)}}},
+        )
     await kube.merge_patch(
         resource.path(namespace, ref.name, "scale"), {"spec": {"replicas": replicas}}
     )
