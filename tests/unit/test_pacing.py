@@ -266,3 +266,30 @@ def test_a_watched_transition_waits_for_its_wake_not_a_fast_poll(
     assert got == pytest.approx(delays, abs=1e-9)
     # Not watched (Kafka Connect to poll): the fast poll, as before.
     assert pacing.Pacer(SLOW).after(Pace.TRANSITION, RUNNING, now=0.0) == 0.025
+
+
+@pytest.mark.parametrize(
+    ("watched", "probed", "status", "wait"),
+    [
+        # A watch wakes it on every change of what it reads: the resync is a safety net.
+        (True, False, "running", 300.0),
+        (True, False, "paused", 300.0),
+        # A source or Kafka to probe: no watch says when their figures move.
+        (True, True, "running", 30.0),
+        # Connect to read (not watched): the resync interval.
+        (False, False, "running", 30.0),
+        # A paused job's retention deadline is re-probed at the retention interval.
+        (True, False, "paused-retention", 20.0),
+    ],
+)
+def test_a_watched_converged_job_resyncs_rarely(
+    watched: bool, probed: bool, status: str, wait: float
+) -> None:
+    statuses = {
+        "running": RUNNING,
+        "paused": jobstatus.SyncJobStatus(phase="Paused"),
+        "paused-retention": jobstatus.SyncJobStatus(phase="Paused", retention=WATCHED),
+    }
+    pacer = pacing.Pacer(SETTINGS, draw=no_jitter)
+    got = pacer.after(Pace.STEADY, statuses[status], now=0.0, watched=watched, probed=probed)
+    assert got == pytest.approx(wait)

@@ -76,6 +76,9 @@ class JobLoop:
     seen_generation: object = None
     # Monotonic seconds: when the last pass finished observing and acting.
     looked_at: float | None = None
+    # Whether the job has a source or Kafka to probe on its resyncs (no watch
+    # tells when their figures move), as of the last pass's spec.
+    probes: bool = False
 
     def __post_init__(self) -> None:
         self.pacer = pacing.Pacer(self.shared.settings)
@@ -114,7 +117,13 @@ class JobLoop:
                 now = time.monotonic()
                 # A failed action is retried at the fast poll, watched or not.
                 watched = self.observer.watched and not self.action_errors
-                delay = self.pacer.after(plan.pace, plan.status, now=now, watched=watched)
+                delay = self.pacer.after(
+                    plan.pace,
+                    plan.status,
+                    now=now,
+                    watched=watched,
+                    probed=self.probes,
+                )
                 if plan.pace is plans.Pace.TRANSITION and self.looked_at is not None:
                     # A transition's poll interval runs from the last look at
                     # the backends, not from the end of the status write and
@@ -200,6 +209,7 @@ class JobLoop:
         """
         now = datetime.now(UTC)
         began = time.monotonic()
+        self.probes = spec.source is not None or spec.kafka is not None
         await self.shared.sweep()  # close the clients whose time has come
         # The backlog probe (a source query and a consumer-group lag, tens of
         # ms) runs beside the observation and the actions, never before them:

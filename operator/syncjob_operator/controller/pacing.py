@@ -21,7 +21,10 @@ turns that into seconds, every wait bounded by the settings:
   formula (:func:`backoff`) whether the decision asked for a retry or the pass
   itself failed;
 - a converged job resyncs at ``resync_interval`` (at the retention interval
-  while a paused job's retention deadline is watched), jittered: the first
+  while a paused job's retention deadline is watched; at
+  ``watched_resync_interval`` when a watch wakes it on every change of what
+  it reads and nothing else needs a look: the resync is then a safety net
+  only), jittered: the first
   resync after start-up or after a transition at a random point in
   [0.5, 1.0] of the interval, then ±10 %, so that jobs started (or paused in
   a storm) together do not all resync together and the load of idle jobs is
@@ -74,6 +77,7 @@ class Pacer:
         *,
         now: float,
         watched: bool = False,
+        probed: bool = False,
     ) -> float:
         """The wait after a pass whose decision said ``pace`` and wrote ``status``.
 
@@ -81,7 +85,9 @@ class Pacer:
         wakes it on every change (workloads and KafkaConnectors from an
         informer in sync, no Kafka Connect REST API to poll), so a
         transition's poll is only a safety net: it waits up to
-        ``transition_poll_slow_max``, never past the timeout.
+        ``transition_poll_slow_max``, never past the timeout; converged, it
+        resyncs at ``watched_resync_interval``, unless ``probed`` (the job
+        probes a source or Kafka on its resyncs, which no watch replaces).
         """
         s = self.settings
         if pace is not plan.Pace.STEADY:
@@ -101,6 +107,8 @@ class Pacer:
         interval = s.resync_interval
         if status.phase in ("Paused", "Pausing") and status.retention is not None:
             interval = min(s.resync_interval, s.retention_interval)
+        elif watched and not probed:
+            interval = max(s.resync_interval, s.watched_resync_interval)
         low, high = LATER_RESYNC if self.resyncing else FIRST_RESYNC
         self.resyncing = True
         return interval * self.draw(low, high)
