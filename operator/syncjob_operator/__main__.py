@@ -92,9 +92,6 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger().setLevel(config.log_level)
     # httpx logs every request at INFO: one line per Connect poll.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # kubernetes_asyncio logs every response body at DEBUG, Secrets (data and
-    # the last-applied stringData) included: never, whatever the log level.
-    logging.getLogger("kubernetes_asyncio.client.rest").setLevel(logging.INFO)
     if not args.verbose:
         # Kopf logs every handler run ("Handler 'wake' succeeded") per object.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)

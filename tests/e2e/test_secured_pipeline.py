@@ -383,11 +383,8 @@ class Clock:
 @pytest.fixture
 async def shared(secure_kube: Kube) -> AsyncIterator[tuple[Shared, Clock]]:
     """The operator's own Shared, in this process, against the module's API server."""
-    from kubernetes_asyncio import client, config
-
-    await config.load_kube_config(config_file=str(secure_kube.kubeconfig))
     clock = Clock()
-    kube = KubeAdapter(client.ApiClient())
+    kube = await KubeAdapter.connect(secure_kube.kubeconfig)
     # secret_ttl 0: the test reads a rotated Secret at once instead of a minute later.
     s = Shared(kube=kube, settings=Settings(), clock=clock, secret_ttl=0.0)
     yield s, clock

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from kubernetes_asyncio import client, config
 
 from syncjob_operator.backends.kube import Kube as KubeAdapter
 from syncjob_operator.backends.kube import Resource
@@ -36,9 +35,7 @@ WAIT = 60.0
 
 
 async def adapter(kubeconfig: Path) -> KubeAdapter:
-    configuration = client.Configuration()
-    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    return KubeAdapter(client.ApiClient(configuration=configuration))
+    return await KubeAdapter.connect(kubeconfig)
 
 
 @pytest.fixture

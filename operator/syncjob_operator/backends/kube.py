@@ -2,12 +2,12 @@
 
 Kopf watches SyncJobs and posts Events; this client patches SyncJob status,
 scales workloads through their scale subresource, sets KafkaConnector state
-and reads Secrets.  Raw paths over kubernetes_asyncio's ApiClient keep it
-generic (any kind with a scale subresource) while reusing its kubeconfig and
-in-cluster login, token refresh included.  Not-found and conflicts are turned
-into return values and typed errors here, once; so is an API server that
-cannot be reached (refused, reset, timed out: status 0), which the loop
-retries like any other failed request.
+and reads Secrets.  Raw REST paths over one aiohttp session keep it generic
+(any kind with a scale subresource) and small: the login (in-cluster or a
+kubeconfig, token refresh included) is :mod:`.kubelogin`.  Not-found and
+conflicts are turned into return values and typed errors here, once; so is
+an API server that cannot be reached (refused, reset, timed out: status 0),
+which the loop retries like any other failed request.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio import client, config
-from kubernetes_asyncio.client.exceptions import ApiException
-from kubernetes_asyncio.config.config_exception import ConfigException
+
+from syncjob_operator.backends.kubelogin import Login, LoginError, load_source
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -54,20 +54,72 @@ class Resource:
 
 
 class Kube:
-    def __init__(self, api: client.ApiClient) -> None:
-        self._api = api
+    def __init__(self, login: Login, *, request_timeout_s: float = 30.0) -> None:
+        self._login = login
+        self._server = login.source.server
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
+        # Created on first use, inside the running event loop.
+        self._session: aiohttp.ClientSession | None = None
         self._discovery: dict[tuple[str, str], Resource | None] = {}
 
     @classmethod
-    async def connect(cls) -> Kube:
+    async def connect(cls, kubeconfig: Path | None = None) -> Kube:
+        """In a Pod, as its service account; else as the kubeconfig's current context.
+
+        Fails at once (KubeError, status 0) on a login that cannot be used,
+        so the operator stops with the reason instead of failing every pass.
+        """
         try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except ConfigException:
-            await config.load_kube_config()
-        return cls(client.ApiClient())
+            login = Login(load_source(kubeconfig=kubeconfig))
+            await login.credentials()
+        except LoginError as exc:
+            raise KubeError(0, str(exc)) from None
+        return cls(login)
 
     async def close(self) -> None:
-        await self._api.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str],
+        query: list[tuple[str, str]] | None,
+        data: bytes | None,
+        bound: aiohttp.ClientTimeout,
+    ) -> aiohttp.ClientResponse:
+        """One request with the login's credentials; once more, afresh, after a 401."""
+        if self._session is None:
+            # The server's default of 100 connections; a thousand jobs share them.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=100), raise_for_status=False
+            )
+        for attempt in (1, 2):
+            try:
+                creds = await self._login.credentials()
+            except LoginError as exc:
+                raise KubeError(401, str(exc)) from None
+            sent = dict(headers)
+            if creds.authorization:
+                sent["Authorization"] = creds.authorization
+            response = await self._session.request(
+                method,
+                self._server + path,
+                params=query,
+                data=data,
+                headers=sent,
+                ssl=creds.ssl,
+                timeout=bound,
+            )
+            if response.status == 401 and attempt == 1 and self._login.refreshable:
+                response.release()
+                self._login.invalidate()
+                continue
+            return response
+        raise AssertionError("unreachable")
 
     async def request(
         self,
@@ -78,26 +130,30 @@ class Kube:
         content_type: str = "application/json",
         query: list[tuple[str, str]] | None = None,
     ) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode()
         try:
-            result = await self._api.call_api(
-                path,
+            response = await self._send(
                 method,
-                query_params=query or [],
-                header_params={"Content-Type": content_type, "Accept": "application/json"},
-                body=body,
-                response_types_map={200: "object", 201: "object"},
-                auth_settings=["BearerToken"],
-                _return_http_data_only=True,
-                _request_timeout=30,
+                path,
+                headers={"Content-Type": content_type, "Accept": "application/json"},
+                query=query,
+                data=data,
+                bound=self._timeout,
             )
-        except ApiException as exc:
-            raise KubeError(exc.status or 0, _reason(exc)) from None
+            async with response:
+                text = await response.text()
         except (TimeoutError, aiohttp.ClientError) as exc:
             # The connection, not the request: a restart or a cut of the API
             # server's connection.  Nothing about the object is known.
             raise KubeError(
                 0, f"the Kubernetes API server could not be reached ({_transport(exc)})"
             ) from None
+        if response.status >= 400:
+            raise KubeError(response.status, _message(text) or str(response.reason))
+        try:
+            result = json.loads(text) if text else {}
+        except ValueError:
+            raise KubeError(response.status, "the API server answered no JSON") from None
         return result if isinstance(result, dict) else {}
 
     async def list_objects(self, path: str) -> tuple[list[dict[str, Any]], str]:
@@ -122,19 +178,16 @@ class Kube:
             ("timeoutSeconds", str(timeout_s)),
         ]
         try:
-            response = await self._api.call_api(
-                path,
+            response = await self._send(
                 "GET",
-                query_params=query,
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
+                path,
+                headers={"Accept": "application/json"},
+                query=query,
+                data=None,
                 # No bound on the whole stream; one on silence (the server
                 # sends bookmarks about every minute).
-                _request_timeout=aiohttp.ClientTimeout(sock_connect=30, sock_read=timeout_s + 60),
+                bound=aiohttp.ClientTimeout(sock_connect=30, sock_read=timeout_s + 60),
             )
-        except ApiException as exc:
-            raise KubeError(exc.status or 0, _reason(exc)) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise KubeError(0, f"watch of {path} failed: {type(exc).__name__}") from None
         try:
@@ -203,10 +256,6 @@ def _transport(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
     return str(exc) or type(exc).__name__
-
-
-def _reason(exc: ApiException) -> str:
-    return _message(exc.body) or str(exc.reason)
 
 
 def _message(body: Any) -> str:

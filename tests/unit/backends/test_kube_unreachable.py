@@ -13,19 +13,19 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from kubernetes_asyncio import client
 
 from syncjob_operator.backends.kube import Kube, KubeError
+from syncjob_operator.backends.kubelogin import Login, Source
 from tests.env import processes
 from tests.env.faultproxy import Mode, ThreadedFaultProxy
 
 
 async def _get(port: int) -> None:
-    api = client.ApiClient(configuration=client.Configuration(host=f"http://127.0.0.1:{port}"))
+    kube = Kube(Login(Source(server=f"http://127.0.0.1:{port}")))
     try:
-        await Kube(api).get("/api/v1/namespaces/default")
+        await kube.get("/api/v1/namespaces/default")
     finally:
-        await api.close()
+        await kube.close()
 
 
 def _nobody() -> tuple[int, Callable[[], None]]:
