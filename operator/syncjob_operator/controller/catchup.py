@@ -33,7 +33,6 @@ from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import backlog
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import errors as probe_errors
-from syncjob_operator.probes import kafka_lag, mysql, postgresql
 from syncjob_operator.probes.connection import SourceConnection
 from syncjob_operator.settings import Settings
 
@@ -187,8 +186,12 @@ class BacklogProber:
         connection = SourceConnection.from_secret(data, source_type=source.type)
         if source.type == "postgresql":
             assert source.slot_name is not None
+            from syncjob_operator.probes import postgresql
+
             return await postgresql.probe_backlog(connection, slot_name=source.slot_name)
         assert position is not None
+        from syncjob_operator.probes import mysql
+
         logs = await mysql.probe_binary_logs(connection)
         return backlog.binlog_backlog(logs, position)
 
@@ -204,6 +207,8 @@ class BacklogProber:
             if data is None:
                 raise ValueError(f"Secret {kafka.config_secret_ref.name} does not exist")
             client_config.update(data)
+        from syncjob_operator.probes import kafka_lag
+
         return await kafka_lag.probe_sink_lag(client_config, connectors=sinks, topics=kafka.topics)
 
     async def _offsets(

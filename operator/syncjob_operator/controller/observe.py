@@ -34,7 +34,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syncjob_operator.api import jobspec, jobstatus
 from syncjob_operator.backends import strimzi, workloads
@@ -44,7 +44,9 @@ from syncjob_operator.controller import offsets
 from syncjob_operator.controller.shared import Shared
 from syncjob_operator.decide import stage
 from syncjob_operator.decide.observed import BackendError, ConnectorState, Observed
-from syncjob_operator.probes import offsets_topic
+
+if TYPE_CHECKING:
+    from syncjob_operator.probes import offsets_topic
 
 # The phases whose connectors are observed one by one (see the module's doc).
 DIRECT_PHASES = ("Pausing", "Resuming")

@@ -17,12 +17,16 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from syncjob_operator.api import jobspec
 from syncjob_operator.backends.kube import KubeError
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import errors as probe_errors
-from syncjob_operator.probes import offsets_topic
+
+if TYPE_CHECKING:
+    # librdkafka is loaded by the first reader (see Topics.read), not by importing this.
+    from syncjob_operator.probes import offsets_topic
 
 READ_TIMEOUT_S = 10.0
 IDLE_AFTER_S = 600.0
@@ -82,6 +86,8 @@ class OffsetsTopics:
 
         On a failed read: None, and the error, fit for a condition.
         """
+        from syncjob_operator.probes import offsets_topic
+
         now = self.clock()
         await self._close_idle(now)
         key = (config.get("bootstrap.servers", ""), topic, hash(tuple(sorted(config.items()))))

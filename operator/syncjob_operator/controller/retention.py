@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from syncjob_operator import units
 from syncjob_operator.api import jobspec, jobstatus
@@ -26,16 +26,11 @@ from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.decide import retention
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import errors as probe_errors
-from syncjob_operator.probes import (
-    kafka_sinks,
-    kafka_topics,
-    mysql,
-    postgresql,
-    sqlserver,
-    sqlserver_rows,
-)
+from syncjob_operator.probes import sqlserver_rows
 from syncjob_operator.probes.connection import SourceConnection
-from syncjob_operator.probes.kafka_clients import SharedAdmin
+
+if TYPE_CHECKING:
+    from syncjob_operator.probes.kafka_clients import SharedAdmin
 
 
 class KafkaAdmins(Protocol):
@@ -122,6 +117,8 @@ class RetentionProber:
         self, connection: SourceConnection, *, slot_name: str, now: datetime
     ) -> retention.RetentionBound:
         """Read the slot, fold its WAL sample into the rate, and bound it."""
+        from syncjob_operator.probes import postgresql
+
         obs = await postgresql.probe_slot(connection, slot_name=slot_name)
         self.wal_rate = retention.update_wal_rate(self.wal_rate, obs.wal_sample)
         return retention.postgres_bound(obs, self.wal_rate.bytes_per_second, now=now)
@@ -223,6 +220,8 @@ class RetentionProber:
             # not read yet, Connect < 3.5, only Strimzi KafkaConnectors) the
             # bound counts from the pause and is not checked.
             positions = [p for p in map(retention.offset_position, source_offsets) if p is not None]
+            from syncjob_operator.probes import mysql
+
             settings, server = await mysql.probe_binlog_server(connection)
             return retention.mysql_bound(
                 settings, paused_at=paused_at, positions=positions, server=server
@@ -231,6 +230,8 @@ class RetentionProber:
             # Without a commit LSN (offsets not read yet, Connect < 3.5, only
             # Strimzi KafkaConnectors) the bound counts from the pause and says
             # so, and whether the cleanup passed the position is not checked.
+            from syncjob_operator.probes import sqlserver
+
             cdc = await sqlserver.probe_cdc_retention(
                 connection, commit_lsn=earliest_commit_lsn(source_offsets)
             )
@@ -268,6 +269,8 @@ class RetentionProber:
         if admins is not None:
             admin = await admins.kafka_admin(namespace, kafka, client_config)
         try:
+            from syncjob_operator.probes import kafka_topics
+
             topics = await kafka_topics.probe_topic_retention(
                 client_config, topics=kafka.topics, admin=admin
             )
@@ -304,6 +307,8 @@ async def _sink_positions(
             "the sink connector in spec.connect"
         )
     try:
+        from syncjob_operator.probes import kafka_sinks
+
         return await kafka_sinks.probe_sink_positions(client_config, topics=topics, groups=groups)
     except probe_errors.ProbeError as exc:
         return retention.SinkPositions(

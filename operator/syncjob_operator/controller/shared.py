@@ -21,6 +21,7 @@ import asyncio
 import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from syncjob_operator.api import jobspec
 from syncjob_operator.backends.connect import ConnectAuth, ConnectClient
@@ -30,9 +31,10 @@ from syncjob_operator.controller.clients import Pool, fingerprint
 from syncjob_operator.controller.listing import Listed, SingleFlight, connect_listings
 from syncjob_operator.controller.offsets import OffsetsTopics
 from syncjob_operator.decide.observed import BackendError
-from syncjob_operator.probes import kafka_topics
-from syncjob_operator.probes.kafka_clients import SharedAdmin
 from syncjob_operator.settings import Settings
+
+if TYPE_CHECKING:
+    from syncjob_operator.probes.kafka_clients import SharedAdmin
 
 SECRET_TTL = 60.0
 # A client no job asked for in this long is closed. Well above the resync and
@@ -163,6 +165,8 @@ class Shared:
         refuses the config.
         """
         key, owner = self._kafka_key(namespace, kafka, config)
+        from syncjob_operator.probes import kafka_topics
+
         return await self.kafka_admins.get(
             key, lambda: kafka_topics.open_admin(config), owner=owner
         )
