@@ -159,6 +159,20 @@ def test_the_servers_certificate_is_verified_against_the_ca(plane: Plane, tmp_pa
     assert controlplane.ADMIN_TOKEN not in caught.value.message
 
 
+def test_tls_server_name_is_the_name_checked(plane: Plane, tmp_path: Path) -> None:
+    """127.0.0.1 is in the certificate, so only the name given can make it fail."""
+    token = {"token": controlplane.ADMIN_TOKEN}
+    ca = {"certificate-authority": str(plane.ca)}
+    named = plane.kubeconfig(tmp_path / "named", token, **ca, **{"tls-server-name": "kubernetes"})
+    assert "kube-system" in _names(named)
+    wrong = plane.kubeconfig(
+        tmp_path / "wrong", token, **ca, **{"tls-server-name": "not-the-api.example"}
+    )
+    with pytest.raises(KubeError) as caught:
+        _names(wrong)
+    assert caught.value.status == 0
+
+
 @pytest.mark.parametrize("form", ["data", "files"])
 def test_a_client_certificate_logs_in(plane: Plane, tmp_path: Path, form: str) -> None:
     if form == "data":

@@ -112,6 +112,8 @@ class Kube:
                 data=data,
                 headers=sent,
                 ssl=creds.ssl,
+                # tls-server-name: the name the certificate is checked against.
+                server_hostname=self._login.source.server_name,
                 timeout=bound,
             )
             if response.status == 401 and attempt == 1 and self._login.refreshable:
