@@ -64,9 +64,12 @@ def version(obj: dict[str, Any] | None) -> int | None:
 
 
 # Never read from a cached copy, and the bulk of a typical object: the
-# field managers' bookkeeping and kubectl's copy of the whole last applied
-# object.  Dropped on the way in, so a thousand cached workloads cost what
-# their spec and status cost.
+# field managers' bookkeeping, kubectl's copy of the whole last applied
+# object, and the spec's nested parts (a Deployment's Pod template and
+# selector, a KafkaConnector's connector config).  The readers of the cache
+# (workloads.observe, strimzi.observe) look at the metadata, the status and
+# the spec's scalars only: replicas, state, pause.  Dropped on the way in, so
+# a thousand cached workloads cost what those few fields cost.
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
@@ -79,7 +82,11 @@ def slim(obj: dict[str, Any]) -> dict[str, Any]:
     annotations = kept.get("annotations")
     if isinstance(annotations, dict) and LAST_APPLIED in annotations:
         kept["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
-    return {**obj, "metadata": kept}
+    slimmed = {**obj, "metadata": kept}
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        slimmed["spec"] = {k: v for k, v in spec.items() if not isinstance(v, dict | list)}
+    return slimmed
 
 
 def _name(obj: dict[str, Any]) -> str:

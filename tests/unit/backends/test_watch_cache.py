@@ -90,12 +90,21 @@ def test_version(o: dict[str, Any] | None, v: int | None) -> None:
 
 
 @pytest.mark.parametrize("how", ["listed", "watched"])
-def test_the_cache_keeps_no_field_managers_and_no_last_applied_copy(how: str) -> None:
+def test_the_cache_keeps_no_field_managers_no_last_applied_copy_and_no_nested_spec(
+    how: str,
+) -> None:
     full = obj(
         "a",
         "7",
-        spec={"replicas": 3},
-        status={"readyReplicas": 3},
+        spec={
+            "replicas": 3,
+            "paused": False,
+            "selector": {"matchLabels": {"app": "a"}},
+            "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}},
+            "config": {"connector.class": "X"},
+            "tolerations": [{"key": "k"}],
+        },
+        status={"readyReplicas": 3, "conditions": [{"type": "Available"}]},
     )
     full["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
     full["metadata"]["annotations"] = {
@@ -110,6 +119,8 @@ def test_the_cache_keeps_no_field_managers_and_no_last_applied_copy(how: str) ->
     kept = store.objects["a"]
     assert "managedFields" not in kept["metadata"]
     assert kept["metadata"]["annotations"] == {"syncjob.dev/saved-replicas": "3"}
-    assert kept["spec"] == {"replicas": 3} and kept["status"] == {"readyReplicas": 3}
+    assert kept["spec"] == {"replicas": 3, "paused": False}
+    assert kept["status"] == {"readyReplicas": 3, "conditions": [{"type": "Available"}]}
     assert version(kept) == 7
     assert "managedFields" in full["metadata"], "the event's own object is left as it was"
+    assert "template" in full["spec"]
