@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,11 +151,12 @@ def run_fleet(
     check_paused: Callable[[], None],
     check_running: Callable[[], None],
     backend_requests: Callable[[], dict[str, int]] | None = None,
+    timeline: Callable[[bool, float, int, Mapping[str, float]], list[str]] | None = None,
 ) -> None:
     """Floors first (no operator yet), then the operator: start-up, two storms, idle."""
     api, names = p.api, list(jobs)
     scale.create_all(api, scale.syncjobs_path(ns), list(jobs.values()))
-    watch = scale.Collection(api, scale.syncjobs_path(ns)).start()
+    watch = scale.Collection(api, scale.syncjobs_path(ns), record=timeline is not None).start()
     try:
         watch.wait("SyncJobs listed", lambda _: True, names=names, timeout=120)
 
@@ -168,7 +169,8 @@ def run_fleet(
             user's spec patch of every job, the backend's calls and wait,
             one status patch per job, every job's phase seen by the watch.
             """
-            t0 = time.perf_counter()
+            t0, wall0 = time.perf_counter(), time.time()
+            audit_at = p.plane.audit_log.stat().st_size
             generations = scale.patch_paused_all(api, ns, names, paused)
             backend_s = timed(backend)
             scale.in_parallel(
@@ -186,7 +188,12 @@ def run_fleet(
                 names=names,
                 timeout=STORM_TIMEOUT_S,
             )
-            return time.perf_counter() - t0, backend_s
+            whole = time.perf_counter() - t0
+            if timeline is not None:
+                reported = watch.first_times(scale.phase_is(phase, generations), since=wall0)
+                for line in timeline(paused, wall0, audit_at, reported):
+                    print(f"  floor {phase} storm timeline: {line}")
+            return whole, backend_s
 
         floor_pause, backend_pause = floor_storm(True, "Paused", floor.pause)
         floor_resume, backend_resume = floor_storm(False, "Running", floor.resume)
@@ -233,7 +240,8 @@ def run_fleet(
             cpu_startup, rss_startup = scale.cpu_seconds(pid), scale.rss_mib(pid)
 
             def storm(paused: bool, phase: str, floor_s: float) -> float:
-                t0 = time.perf_counter()
+                t0, wall0 = time.perf_counter(), time.time()
+                audit_at = p.plane.audit_log.stat().st_size
                 generations = scale.patch_paused_all(api, ns, names, paused)
                 done = watch.wait(
                     f"operator: every job {phase}",
@@ -242,6 +250,10 @@ def run_fleet(
                     # A loaded machine slows the floor too: never less than 5x it.
                     timeout=max(STORM_TIMEOUT_S, 5 * floor_s),
                 )
+                if timeline is not None:
+                    reported = watch.first_times(scale.phase_is(phase, generations), since=wall0)
+                    for line in timeline(paused, wall0, audit_at, reported):
+                        print(f"  {phase} storm timeline: {line}")
                 return done - t0
 
             pause = storm(True, "Paused", floor_pause)
@@ -409,7 +421,8 @@ def test_scale_backend_fleet(plane: Plane) -> None:
     p.kube.kubectl("create", "namespace", ns)
     deployments = [f"wl-{i:04d}" for i in range(JOBS)]
     jobs = {f"job-{i:04d}": scale.scale_job(f"job-{i:04d}", d) for i, d in enumerate(deployments)}
-    deps = scale.Collection(api, scale.deployments_path(ns)).start()
+    deps = scale.Collection(api, scale.deployments_path(ns), record=True).start()
+    job_of = {d: f"job-{d[3:]}" for d in deployments}
     try:
         scale.create_all(
             api, scale.deployments_path(ns), [manifests.deployment(d, 1) for d in deployments]
@@ -434,15 +447,63 @@ def test_scale_backend_fleet(plane: Plane) -> None:
             api.request("GET", scale.deployments_path(ns, "wl-" + job[4:]) + "/scale")
 
         def check(replicas: int) -> Callable[[], None]:
-            return lambda: deps.wait(
-                f"Deployments at {replicas}",
-                scale.replicas_are(replicas),
-                names=deployments,
-                timeout=60,
-            )
+            def go() -> None:
+                deps.wait(
+                    f"Deployments at {replicas}",
+                    scale.replicas_are(replicas),
+                    names=deployments,
+                    timeout=60,
+                )
+
+            return go
+
+        def timeline(
+            paused: bool, since: float, audit_at: int, reported: Mapping[str, float]
+        ) -> list[str]:
+            """Where a storm's time goes, job by job: asked, scaled, reported."""
+            asked: dict[str, float] = {}
+            for at, name in scale.audit_times(
+                p.plane.audit_log, audit_at, p.operator_user, "patch", "deployments/scale"
+            ):
+                asked.setdefault(job_of.get(name, name), at)
+            scaled_at = {
+                job_of[d]: at
+                for d, at in deps.first_times(
+                    scale.replicas_are(0 if paused else 1), since=since
+                ).items()
+                if d in job_of
+            }
+            both = [j for j in reported if j in asked and j in scaled_at]
+            if not asked:  # the floor: its requests are not the operator's
+                return [
+                    "Deployment there, from the storm's start: "
+                    + scale.quantiles(scaled_at[j] - since for j in scaled_at),
+                    "Deployment there -> phase reported: "
+                    + scale.quantiles(
+                        reported[j] - scaled_at[j] for j in reported if j in scaled_at
+                    ),
+                ]
+            return [
+                "spec patch -> scale PATCH: " + scale.quantiles(asked[j] - since for j in both),
+                "scale PATCH -> Deployment there: "
+                + scale.quantiles(scaled_at[j] - asked[j] for j in both),
+                "Deployment there -> phase reported: "
+                + scale.quantiles(reported[j] - scaled_at[j] for j in both),
+                "Deployment there, from the storm's start: "
+                + scale.quantiles(scaled_at[j] - since for j in both),
+            ]
 
         table = scale.Table(header(f"{JOBS} SyncJobs, scale backend (one Deployment each, kwok)"))
-        run_fleet(p, table, ns, jobs, Floor(scaled(0), scaled(1), observe), check(0), check(1))
+        run_fleet(
+            p,
+            table,
+            ns,
+            jobs,
+            Floor(scaled(0), scaled(1), observe),
+            check(0),
+            check(1),
+            timeline=timeline,
+        )
     finally:
         deps.stop()
     print("\n" + table.render())

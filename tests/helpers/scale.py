@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,10 @@ class Collection:
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     changes: int = 0
     status_changes: int = 0
+    # (time.time(), name, object) of every event, when ``record`` is set:
+    # the bench's per-job timelines.
+    record: bool = False
+    history: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -152,6 +157,8 @@ class Collection:
                     if old is not None and old.get("status") != obj.get("status"):
                         self.status_changes += 1
                 self.objects[name] = obj
+            if self.record:
+                self.history.append((time.time(), name, obj))
             self._cond.notify_all()
         return str(obj["metadata"]["resourceVersion"])
 
@@ -179,6 +186,17 @@ class Collection:
                         f"e.g. {json.dumps(sample, default=str)[:1500]}"
                     )
                 self._cond.wait(min(left, 1.0))
+
+    def first_times(
+        self, ok: Callable[[dict[str, Any]], bool], *, since: float
+    ) -> dict[str, float]:
+        """When (time.time()) each object first held ``ok`` after ``since``, from ``history``."""
+        firsts: dict[str, float] = {}
+        with self._cond:
+            for at, name, obj in self.history:
+                if at >= since and name not in firsts and ok(obj):
+                    firsts[name] = at
+        return firsts
 
     def counts(self) -> tuple[int, int]:
         with self._cond:
@@ -343,6 +361,39 @@ def audit_requests(log: Path, start_offset: int, user: str) -> dict[str, int]:
             key = f"{event['verb']} {resource}"
             counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def audit_times(
+    log: Path, start_offset: int, user: str, verb: str, resource: str
+) -> list[tuple[float, str]]:
+    """(time.time(), object name) of each ``verb resource`` request ``user`` completed."""
+    found: list[tuple[float, str]] = []
+    with log.open("rb") as f:
+        f.seek(start_offset)
+        for raw in f:
+            event = json.loads(raw)
+            if event.get("stage") != "ResponseComplete" or event["user"]["username"] != user:
+                continue
+            ref = event.get("objectRef") or {}
+            what = ref.get("resource", "?") + (
+                "/" + ref["subresource"] if ref.get("subresource") else ""
+            )
+            if event["verb"] == verb and what == resource:
+                at = datetime.fromisoformat(event["stageTimestamp"].replace("Z", "+00:00"))
+                found.append((at.timestamp(), str(ref.get("name", ""))))
+    return found
+
+
+def quantiles(values: Iterable[float]) -> str:
+    """p50 / p95 / max of ``values``, for a timeline line."""
+    ordered = sorted(values)
+    if not ordered:
+        return "none"
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return f"p50 {at(0.5):.1f} s, p95 {at(0.95):.1f} s, max {ordered[-1]:.1f} s (n={len(ordered)})"
 
 
 # --- the table --------------------------------------------------------------

@@ -44,14 +44,12 @@ def b64(text: str) -> str:
         (
             {"token": "t"},
             None,
-            Source(server="https://k:6443", token="t", namespace="ns"),
+            Source(server="https://k:6443", token="t"),
         ),
         (
             {"tokenFile": "tok"},
             {"server": "https://k", "certificate-authority": "ca.crt"},
-            Source(
-                server="https://k", ca_file=HERE / "ca.crt", token_file=HERE / "tok", namespace="ns"
-            ),
+            Source(server="https://k", ca_file=HERE / "ca.crt", token_file=HERE / "tok"),
         ),
         (
             {"client-certificate-data": b64("CERT"), "client-key-data": b64("KEY")},
@@ -61,7 +59,6 @@ def b64(text: str) -> str:
                 ca_data=b"CA",
                 cert_data=b"CERT",
                 key_data=b"KEY",
-                namespace="ns",
             ),
         ),
         (
@@ -73,13 +70,12 @@ def b64(text: str) -> str:
                 server_name="api",
                 cert_file=Path("/abs/c.crt"),
                 key_file=HERE / "k.key",
-                namespace="ns",
             ),
         ),
         (
             {"username": "admin", "password": "pw"},
             None,
-            Source(server="https://k:6443", username="admin", password="pw", namespace="ns"),
+            Source(server="https://k:6443", username="admin", password="pw"),
         ),
         (
             {
@@ -100,7 +96,6 @@ def b64(text: str) -> str:
                     api_version="client.authentication.k8s.io/v1beta1",
                     base_dir=HERE,
                 ),
-                namespace="ns",
             ),
         ),
     ],
@@ -166,11 +161,9 @@ def test_in_cluster(tmp_path: Path) -> None:
     assert in_cluster(env, tmp_path) is None  # no token: not in a Pod
     (tmp_path / "token").write_text("t")
     (tmp_path / "ca.crt").write_text("CA")
-    (tmp_path / "namespace").write_text("syncjob-system\n")
     assert in_cluster(env, tmp_path) == Source(
         server="https://[fd00::1]:443",
         ca_file=tmp_path / "ca.crt",
         token_file=tmp_path / "token",
-        namespace="syncjob-system",
     )
     assert in_cluster({}, tmp_path) is None
