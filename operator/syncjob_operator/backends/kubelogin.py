@@ -80,7 +80,6 @@ class Source:
     username: str | None = None
     password: str | None = None
     exec_plugin: ExecPlugin | None = None
-    namespace: str = "default"
 
 
 def in_cluster(environ: Mapping[str, str], sa_dir: Path = SA_DIR) -> Source | None:
@@ -91,12 +90,10 @@ def in_cluster(environ: Mapping[str, str], sa_dir: Path = SA_DIR) -> Source | No
     if ":" in host:  # IPv6
         host = f"[{host}]"
     ca = sa_dir / "ca.crt"
-    namespace_file = sa_dir / "namespace"
     return Source(
         server=f"https://{host}:{port}",
         ca_file=ca if ca.exists() else None,
         token_file=sa_dir / "token",
-        namespace=namespace_file.read_text().strip() if namespace_file.exists() else "default",
     )
 
 
@@ -161,7 +158,6 @@ def from_kubeconfig(
         username=user.get("username") or None,
         password=user.get("password") or None,
         exec_plugin=_exec(user.get("exec"), user_base),
-        namespace=str(ctx.get("namespace") or "default"),
     )
 
 
