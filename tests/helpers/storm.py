@@ -4,7 +4,7 @@ Why this exists: the fault tests (kill storms, Connect and Kubernetes faults,
 failover) pause and resume tens to hundreds of jobs while something breaks,
 then ask one question of every job: does the world match its spec?  Not the
 operator's word for it: the Deployment's replica count and ready Pods, the
-saved-replicas annotation gone once running, each connector and task as Kafka
+saved-replicas label gone once running, each connector and task as Kafka
 Connect reports it, and the SyncJob's phase and Ready condition for its
 current generation.
 
@@ -275,7 +275,10 @@ def mismatches(
             want = 0 if paused else job.replicas
             have = d.get("spec", {}).get("replicas")
             ready_pods = (d.get("status") or {}).get("readyReplicas", 0)
-            saved = ((d.get("metadata") or {}).get("annotations") or {}).get(SAVED)
+            metadata = d.get("metadata") or {}
+            saved = (metadata.get("labels") or {}).get(SAVED) or (
+                metadata.get("annotations") or {}
+            ).get(SAVED)
             if have != want:
                 problems.append(f"replicas {have} (want {want})")
             if ready_pods != want:

@@ -69,11 +69,9 @@ def test_round_trip_restores_exact_replica_counts(
             assert replicas(kube, kind, name, namespace) == 0
             pods = kube.kubectl("get", "pods", "-n", namespace, "-l", f"app={name}", "-o", "name")
             assert pods.stdout.strip() == "", f"{name} still has pods while Paused"
-            annotations = kube.get(kind, name, namespace)["metadata"].get("annotations", {})  # type: ignore[index]
-            assert annotations.get("syncjob.dev/saved-replicas") == str(saved[name]), (
-                name,
-                annotations,
-            )
+            metadata = kube.get(kind, name, namespace)["metadata"]  # type: ignore[index]
+            labels = metadata.get("labels", {})
+            assert labels.get("syncjob.dev/saved-replicas") == str(saved[name]), (name, labels)
         patch_paused(kube, namespace, "rt", False)
         running = kube.wait_for(
             f"Running #{cycle}", lambda: converged(kube, namespace, "rt", "Running")
@@ -86,13 +84,15 @@ def test_round_trip_restores_exact_replica_counts(
         assert all("savedReplicas" not in w for w in running["status"]["workloads"])
 
 
+@pytest.mark.parametrize("kept_in", ["label", "annotate"])
 def test_operator_killed_between_two_workloads_restores_both(
-    kube: Kube, operator: OperatorProcess, namespace: str
+    kube: Kube, operator: OperatorProcess, namespace: str, kept_in: str
 ) -> None:
     """The state a kill -9 leaves after the first workload of two was scaled down:
     its count saved on it and it at zero, the second untouched, and no status
     at all (lost with the operator).  The restarted operator must finish the
-    pause without overwriting the first count, and restore both on resume."""
+    pause without overwriting the first count, and restore both on resume.
+    The count in a label (this release) or an annotation (releases before)."""
     kube.apply(deployment("first", 3), namespace=namespace)
     kube.apply(deployment("second", 2), namespace=namespace)
     spec = {"paused": False, "workloads": [ref("Deployment", "first"), ref("Deployment", "second")]}
@@ -102,7 +102,7 @@ def test_operator_killed_between_two_workloads_restores_both(
     operator.stop(kill=True)
     try:
         kube.kubectl(
-            "annotate", "deployment", "first", "-n", namespace, "syncjob.dev/saved-replicas=3"
+            kept_in, "deployment", "first", "-n", namespace, "syncjob.dev/saved-replicas=3"
         )
         kube.kubectl("scale", "deployment", "first", "-n", namespace, "--replicas=0")
         patch_paused(kube, namespace, "half", True)
@@ -127,6 +127,9 @@ def test_operator_killed_between_two_workloads_restores_both(
     kube.wait_for("Running", lambda: converged(kube, namespace, "half", "Running"))
     assert replicas(kube, "deployment", "first", namespace) == 3
     assert replicas(kube, "deployment", "second", namespace) == 2
+    metadata = kube.get("deployment", "first", namespace)["metadata"]  # type: ignore[index]
+    for where in ("labels", "annotations"):
+        assert "syncjob.dev/saved-replicas" not in (metadata.get(where) or {}), metadata
 
 
 def test_manual_scale_up_while_paused_is_undone_with_an_event(
@@ -168,7 +171,7 @@ def test_delete_with_on_delete_leave_leaves_the_pause(
     deploy = kube.get("deployment", "kept", namespace)
     assert deploy is not None and deploy["spec"]["replicas"] == 0
     # The count stays on the workload, for whoever resumes it.
-    assert deploy["metadata"]["annotations"]["syncjob.dev/saved-replicas"] == "2"
+    assert deploy["metadata"]["labels"]["syncjob.dev/saved-replicas"] == "2"
 
 
 @pytest.mark.parametrize(

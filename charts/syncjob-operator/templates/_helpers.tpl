@@ -69,7 +69,7 @@ after the operator changed them, and changed by merge patch only.
   resources: [secrets]
   verbs: [get]
 # spec.workloads: watch and read the workload (replicas, readiness, the
-# saved-replicas annotation) and patch that annotation; an apps/v1 workload's
+# saved-replicas label) and patch that label; an apps/v1 workload's
 # scale subresource mirrors its own fields, so it is only patched.
 - apiGroups: [apps]
   resources: [deployments, statefulsets]
