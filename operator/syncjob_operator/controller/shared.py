@@ -134,14 +134,14 @@ class Shared:
             owner = (spec.url, spec.request_timeout, namespace, spec.auth_secret_ref.name)
         timeout = spec.request_timeout.total_seconds()
         key = (spec.url, spec.request_timeout, namespace, digest)
-        client = await self.connect_clients.get(
-            key, lambda: ConnectClient(spec.url, auth=auth, timeout=timeout), owner=owner
-        )
+
+        def make() -> ConnectClient:
+            return ConnectClient(spec.url, auth=auth, timeout=timeout)
+
+        client = await self.connect_clients.get(key, make, owner=owner)
         if client.pool_stalls >= POOL_STALLS_TO_REPLACE:
             self.connect_clients.discard(key, "no connection of its pool came free")
-            client = await self.connect_clients.get(
-                key, lambda: ConnectClient(spec.url, auth=auth, timeout=timeout), owner=owner
-            )
+            client = await self.connect_clients.get(key, make, owner=owner)
         return client
 
     # --- Kafka admin clients, for the retention probes ----------------------
