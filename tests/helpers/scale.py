@@ -157,8 +157,8 @@ class Collection:
                     if old is not None and old.get("status") != obj.get("status"):
                         self.status_changes += 1
                 self.objects[name] = obj
-            if self.record:
-                self.history.append((time.time(), name, obj))
+                if self.record:
+                    self.history.append((time.time(), name, obj))
             self._cond.notify_all()
         return str(obj["metadata"]["resourceVersion"])
 
