@@ -31,22 +31,19 @@ measures (``make bench``).  What is asserted is that every storm converged.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from syncjob_operator.settings import Settings
-from tests.env import chart, connect, controlplane, faultproxy, kafka, processes
+from tests.bench.fleet import Plane, fleet_plane, shipped_operator
+from tests.env import connect, faultproxy, kafka
 from tests.helpers import manifests, polling, scale
-from tests.helpers.kube import Kube
-from tests.helpers.operator import OPERATOR_NAMESPACE, OperatorProcess
 
 JOBS = int(os.environ.get("SCALE_JOBS", "1000"))
 CONNECTORS = int(os.environ.get("SCALE_CONNECTORS", "200"))
@@ -56,75 +53,16 @@ IDLE_WINDOW_S = 60.0
 SETTLE_S = 35.0
 # Bounds on each wait: far above any time measured, so only a hang fails.
 STORM_TIMEOUT_S = 60.0 + JOBS * 1.0
-PEERING = "syncjob-operator"
 # pytest-timeout's default (pyproject) is for one test, not for a fleet of a thousand.
 pytestmark = pytest.mark.timeout(1800 + 6 * int(STORM_TIMEOUT_S))
 SHIPPED = Settings()
 
 
-@dataclass
-class Plane:
-    plane: controlplane.ControlPlane
-    kube: Kube
-    api: scale.Api
-    operator_kubeconfig: Path
-    operator_user: str
-    tmp: Path
-
-
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
     """A control plane of its own, with a fake node per 110 Pods, and the chart installed."""
-    tmp = tmp_path_factory.mktemp("scale")
-    cp = controlplane.ControlPlane(state=tmp / "controlplane")
-    controlplane.build()
-    nodes = math.ceil(JOBS / controlplane.PODS_PER_NODE) + 1
-    cp.start(nodes=nodes, controllers_qps=200)
-    try:
-        kube = Kube(kubeconfig=cp.kubeconfig)
-        api = scale.Api(cp.kubeconfig)
-        kube.wait_for(
-            f"{nodes} kwok nodes Ready",
-            lambda: (
-                kube.kubectl(
-                    "get",
-                    "nodes",
-                    "-o",
-                    "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
-                    check=False,
-                ).stdout.split()
-                == ["True"] * nodes
-            ),
-            timeout=120,
-        )
-        user = chart.install(
-            kube, chart.helm_binary(), tmp, namespace=OPERATOR_NAMESPACE, values={}
-        )
-        sa = chart.service_account_kubeconfig(
-            kube, namespace=OPERATOR_NAMESPACE, path=tmp / "sa-kubeconfig"
-        )
-        yield Plane(cp, kube, api, sa, user, tmp)
-        api.close()
-    finally:
-        cp.stop()
-
-
-def shipped_operator(p: Plane, log: Path) -> OperatorProcess:
-    """The operator as the chart runs it: its settings, its flags, its identity."""
-    return OperatorProcess(
-        kube=p.kube,
-        log=log,
-        args=(f"--peering={PEERING}",),
-        settings={},
-        env={
-            "KUBECONFIG": str(p.operator_kubeconfig),
-            "SYNCJOB_LOG_FORMAT": "json",
-            "SYNCJOB_LOG_LEVEL": "INFO",
-            # The chart's ports are 8080/8081; any free ones serve the same.
-            "SYNCJOB_METRICS_PORT": str(processes.free_port()),
-            "SYNCJOB_HEALTH_PORT": str(processes.free_port()),
-        },
-    )
+    with fleet_plane(tmp_path_factory.mktemp("scale"), JOBS) as p:
+        yield p
 
 
 @dataclass
