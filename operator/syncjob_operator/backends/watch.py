@@ -63,14 +63,27 @@ def version(obj: dict[str, Any] | None) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-# Never read from a cached copy, and the bulk of a typical object: the
-# field managers' bookkeeping, kubectl's copy of the whole last applied
-# object, and the spec's nested parts (a Deployment's Pod template and
-# selector, a KafkaConnector's connector config).  The readers of the cache
-# (workloads.observe, strimzi.observe) look at the metadata, the status and
-# the spec's scalars only: replicas, state, pause.  Dropped on the way in, so
-# a thousand cached workloads cost what those few fields cost.
+# What the readers of the cache (workloads.observe, strimzi.observe) look at:
+# the metadata below (the saved count is a label, or an annotation of an
+# older release), the spec's scalars (replicas, state, pause) and the status
+# but for its conditions (readyReplicas, replicas, Strimzi's
+# connectorStatus).  The rest is the bulk of a typical object and never read
+# from a cached copy: the field managers' bookkeeping, kubectl's copy of the
+# whole last applied object, owner references, the spec's nested parts (a
+# Deployment's Pod template and selector, a KafkaConnector's connector
+# config) and the status conditions.  Dropped on the way in, so a thousand
+# cached workloads cost what those few fields cost.
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+KEPT_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "deletionTimestamp",
+    "labels",
+    "annotations",
+)
 
 
 def slim(obj: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +91,7 @@ def slim(obj: dict[str, Any]) -> dict[str, Any]:
     metadata = obj.get("metadata")
     if not isinstance(metadata, dict):
         return obj
-    kept = {k: v for k, v in metadata.items() if k != "managedFields"}
+    kept = {k: metadata[k] for k in KEPT_METADATA if k in metadata}
     annotations = kept.get("annotations")
     if isinstance(annotations, dict) and LAST_APPLIED in annotations:
         kept["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
@@ -86,6 +99,9 @@ def slim(obj: dict[str, Any]) -> dict[str, Any]:
     spec = obj.get("spec")
     if isinstance(spec, dict):
         slimmed["spec"] = {k: v for k, v in spec.items() if not isinstance(v, dict | list)}
+    status = obj.get("status")
+    if isinstance(status, dict) and "conditions" in status:
+        slimmed["status"] = {k: v for k, v in status.items() if k != "conditions"}
     return slimmed
 
 

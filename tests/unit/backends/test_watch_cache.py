@@ -104,8 +104,13 @@ def test_the_cache_keeps_no_field_managers_no_last_applied_copy_and_no_nested_sp
             "config": {"connector.class": "X"},
             "tolerations": [{"key": "k"}],
         },
-        status={"readyReplicas": 3, "conditions": [{"type": "Available"}]},
+        status={
+            "readyReplicas": 3,
+            "conditions": [{"type": "Available"}],
+            "connectorStatus": {"connector": {"state": "RUNNING"}},
+        },
     )
+    full["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": "x"}]
     full["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
     full["metadata"]["annotations"] = {
         LAST_APPLIED: '{"spec": {"replicas": 3}}',
@@ -120,7 +125,11 @@ def test_the_cache_keeps_no_field_managers_no_last_applied_copy_and_no_nested_sp
     assert "managedFields" not in kept["metadata"]
     assert kept["metadata"]["annotations"] == {"syncjob.dev/saved-replicas": "3"}
     assert kept["spec"] == {"replicas": 3, "paused": False}
-    assert kept["status"] == {"readyReplicas": 3, "conditions": [{"type": "Available"}]}
+    assert "ownerReferences" not in kept["metadata"]
+    assert kept["status"] == {
+        "readyReplicas": 3,
+        "connectorStatus": {"connector": {"state": "RUNNING"}},
+    }
     assert version(kept) == 7
     assert "managedFields" in full["metadata"], "the event's own object is left as it was"
     assert "template" in full["spec"]
