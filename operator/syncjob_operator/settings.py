@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     retention_interval: float = Field(
         default=30.0, description="How often a paused job's retention is re-probed."
     )
+    # Freed memory glibc keeps for reuse is handed back to the system (see
+    # heap.py: a third of the RSS after a burst, measured).
+    heap_trim_interval: float = Field(
+        default=60.0,
+        description="How often the memory the process freed is handed back to the "
+        "system (glibc malloc_trim); 0 disables.",
+    )
     retry_min: float = 1.0
     retry_max: float = 60.0
     delete_timeout: float = Field(

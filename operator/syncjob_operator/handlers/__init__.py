@@ -19,12 +19,14 @@ loop writes status itself, and only when it changed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
 import kopf
 
-from syncjob_operator import metrics
+from syncjob_operator import heap, metrics
 from syncjob_operator.api import v1alpha1
 from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.controller.loop import JobLoop
@@ -61,6 +63,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     kube = await Kube.connect()
     await _check_access(kube, config)
     memo.shared = Shared(kube=kube, settings=config)
+    memo.heap_trim = asyncio.create_task(heap.trim_every(config.heap_trim_interval))
 
 
 async def _check_access(kube: Kube, config: Settings) -> None:
@@ -86,6 +89,11 @@ async def _check_access(kube: Kube, config: Settings) -> None:
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
+    trimming: asyncio.Task[None] | None = getattr(memo, "heap_trim", None)
+    if trimming is not None:
+        trimming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await trimming
     shared: Shared | None = getattr(memo, "shared", None)
     if shared is not None:
         await shared.close()
