@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from syncjob_operator.controller.listing import SingleFlight, connect_listings
+from syncjob_operator.controller.listing import Crowds, SingleFlight, connect_listings
 from syncjob_operator.decide.observed import BackendError
 
 
@@ -154,3 +154,64 @@ def test_each_cluster_has_its_own_listing_and_a_dropped_client_takes_it_along() 
     assert asyncio.run(run(one, two)) == [1, 2, 1]
     del one
     assert len(cache._entries) == 1
+
+
+def test_a_poll_in_a_storm_joins_the_listing_on_its_way_however_old() -> None:
+    """A transition's poll (max_age one poll) waits for a listing already on its way
+    that started after its own requests, rather than piling another on top."""
+    clock, fetch, key = Clock(), Fetch(), Key()
+    cache = listings(clock)
+
+    async def run() -> list[int | BackendError]:
+        fetch.gate.clear()
+        first = asyncio.ensure_future(
+            cache.get(key, fetch, max_age=0.025, not_before=99.0, join_after=99.0)
+        )
+        await asyncio.sleep(0)
+        clock.now = 100.5  # the listing has been on its way for 0.5 s
+        joined = asyncio.ensure_future(
+            cache.get(key, fetch, max_age=0.025, not_before=99.5, join_after=99.5)
+        )
+        # One whose requests were answered after that listing started must not join it.
+        later = asyncio.ensure_future(
+            cache.get(key, fetch, max_age=0.025, not_before=100.2, join_after=100.2)
+        )
+        await asyncio.sleep(0)
+        fetch.gate.set()
+        return list(await asyncio.gather(first, joined, later))
+
+    assert asyncio.run(run()) == [1, 1, 2]
+    assert fetch.count == 2
+
+
+# Each row: (time, who) of each poll, and the count each poll is told.
+@pytest.mark.parametrize(
+    ("polls", "counts"),
+    [
+        # Jobs add up; the same job polling again is counted once.
+        ([(0.0, "a"), (0.1, "b"), (0.2, "a"), (0.3, "c")], [1, 2, 2, 3]),
+        # A job not heard from for over the window (2 s) is forgotten.
+        ([(0.0, "a"), (0.1, "b"), (1.5, "b"), (3.0, "b")], [1, 2, 2, 1]),
+        # ...but only at a sweep (at most every half window): at 2.2 "a" is
+        # 2.2 s old, and the last sweep was at 1.5; the next, at 2.6, forgets it.
+        ([(0.0, "a"), (1.5, "b"), (2.2, "b"), (2.6, "b")], [1, 2, 2, 1]),
+    ],
+)
+def test_crowds_count_the_jobs_polling_in_a_transition(
+    polls: list[tuple[float, str]], counts: list[int]
+) -> None:
+    clock = Clock()
+    crowds = Crowds(window=2.0, clock=clock)
+    key = Key()
+    got = []
+    for at, who in polls:
+        clock.now = 100.0 + at
+        got.append(crowds.count(key, who))
+    assert got == counts
+
+
+def test_each_cluster_has_its_own_crowd() -> None:
+    clock = Clock()
+    crowds = Crowds(clock=clock)
+    one, two = Key(), Key()
+    assert [crowds.count(one, "a"), crowds.count(two, "b"), crowds.count(one, "c")] == [1, 1, 2]

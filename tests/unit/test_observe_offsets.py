@@ -1,10 +1,10 @@
-"""When a pass reads the source connectors' offsets from Connect: only when something needs them."""
+"""How a pass looks at Connect: its own connectors or the shared listing; when it reads offsets."""
 
 from __future__ import annotations
 
 import pytest
 
-from syncjob_operator.controller.observe import offsets_due
+from syncjob_operator.controller.observe import CROWD_FOR_LISTING, connect_view, offsets_due
 
 INTERVAL = 150.0
 
@@ -51,3 +51,23 @@ def test_offsets_due(
         )
         is due
     )
+
+
+@pytest.mark.parametrize(
+    ("transition", "acted_at", "crowd", "view"),
+    [
+        # Converged: the cluster's listing, however many jobs are about.
+        (False, None, 0, "listing"),
+        (False, 10.0, 0, "listing"),
+        # One job in a pause or resume: its own GETs.
+        (True, 10.0, 1, "own"),
+        (True, 10.0, CROWD_FOR_LISTING - 1, "own"),
+        # A storm: the shared listing, from after its requests.
+        (True, 10.0, CROWD_FOR_LISTING, "crowd"),
+        (True, 10.0, 200, "crowd"),
+        # Restarted mid-transition, nothing asked yet by this process: its own.
+        (True, None, 200, "own"),
+    ],
+)
+def test_connect_view(transition: bool, acted_at: float | None, crowd: int, view: str) -> None:
+    assert connect_view(transition=transition, acted_at=acted_at, crowd=crowd) == view

@@ -374,7 +374,10 @@ class JobLoop:
         jobs = [self._do(spec, a, kube) for a in self.ledger.due(actions, now=time.monotonic())]
         if jobs:
             self.observer.acted = True  # the next pass looks at what it asked for itself
-        for result in await asyncio.gather(*jobs, return_exceptions=True):
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        if jobs:
+            self.observer.acted_at = self.observer.clock()
+        for result in results:
             if isinstance(result, BaseException):
                 raise result
 

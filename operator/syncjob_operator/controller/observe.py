@@ -34,7 +34,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from syncjob_operator.api import jobspec, jobstatus
 from syncjob_operator.backends import strimzi, workloads
@@ -50,6 +50,29 @@ if TYPE_CHECKING:
 
 # The phases whose connectors are observed one by one (see the module's doc).
 DIRECT_PHASES = ("Pausing", "Resuming")
+# From this many jobs in transition on one Connect cluster at once, they poll
+# its shared listing rather than each its own connectors (see listing.py).
+CROWD_FOR_LISTING = 4
+
+
+def connect_view(
+    *, transition: bool, acted_at: float | None, crowd: int
+) -> Literal["own", "crowd", "listing"]:
+    """How a pass sees its connectors.
+
+    - ``own``: a job in a pause or resume reads its own connectors (the
+      quickest answer for one job);
+    - ``crowd``: so do ``CROWD_FOR_LISTING`` or more jobs on the cluster at
+      once, so they share a listing started after their requests were
+      answered (a process that has not acted itself, restarted in the
+      middle of a transition, reads its own);
+    - ``listing``: a converged job reads the cluster's listing of the resync.
+    """
+    if not transition:
+        return "listing"
+    if acted_at is not None and crowd >= CROWD_FOR_LISTING:
+        return "crowd"
+    return "own"
 
 
 def offsets_due(
@@ -96,6 +119,8 @@ class Observer:
     # Set by the loop when its pass acted: the next pass observes directly
     # (its connectors' own status, its workloads by GET).
     acted: bool = False
+    # Monotonic seconds: when this job's last actions had all been answered.
+    acted_at: float | None = None
     # Monotonic seconds: when this job last observed its connectors directly.
     direct_at: float | None = None
     # The resourceVersion of each object this job read by GET (see backends.watch).
@@ -213,17 +238,31 @@ class Observer:
             now=self.clock(),
             interval=shared.settings.offsets_interval,
         )
-        if acted or previous.phase in DIRECT_PHASES:
+        transition = acted or previous.phase in DIRECT_PHASES
+        crowd = shared.connect_crowds.count(client, id(self)) if transition else 0
+        view = connect_view(transition=transition, acted_at=self.acted_at, crowd=crowd)
+        crowded = view == "crowd"
+        if view == "own":
             self.direct_at = self.clock()
             connectors, errors = await client.observe(
                 names, with_offsets=with_offsets, types=self.connector_types
             )
         else:
+            if crowded:
+                # A listing started after this job's requests were answered,
+                # and no older than one poll: what its own GETs would say.
+                self.direct_at = self.clock()
+                max_age, not_before = shared.settings.transition_poll_min, self.acted_at
+                join_after = self.acted_at
+            else:
+                max_age, not_before = shared.settings.resync_interval, self.direct_at
+                join_after = None
             listed = await shared.connect_listings.get(
                 client,
                 client.listing,
-                max_age=shared.settings.resync_interval,
-                not_before=self.direct_at,
+                max_age=max_age,
+                not_before=not_before,
+                join_after=join_after,
             )
             connectors, errors = client.from_listing(names, listed)
             connectors = [

@@ -28,7 +28,7 @@ from syncjob_operator.backends.connect import ConnectAuth, ConnectClient
 from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.backends.watch import WatchCache
 from syncjob_operator.controller.clients import Pool, fingerprint
-from syncjob_operator.controller.listing import Listed, SingleFlight, connect_listings
+from syncjob_operator.controller.listing import Crowds, Listed, SingleFlight, connect_listings
 from syncjob_operator.controller.offsets import OffsetsTopics
 from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.settings import Settings
@@ -76,11 +76,13 @@ class Shared:
     offsets_topics: OffsetsTopics = field(default_factory=OffsetsTopics)
     # Each Connect client's listing of its cluster's connectors.
     connect_listings: SingleFlight[object, Listed] = field(init=False)
+    connect_crowds: Crowds = field(init=False)
     # Workloads and KafkaConnectors, from one list+watch per kind and namespace.
     watches: WatchCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.connect_listings = connect_listings(self.clock)
+        self.connect_crowds = Crowds(clock=self.clock)
         self.watches = WatchCache(self.kube, clock=self.clock)
         self.connect_clients = Pool(
             _close_connect,
