@@ -9,11 +9,15 @@ storm of pauses) leaves RSS high for good.  That RSS is what a container's
 memory limit counts.  The memory bench measured it: 300 scale-backend jobs
 just started, RSS 289 MiB, of which ``malloc_trim(0)`` gave back 97 MiB.
 
-So every ``SYNCJOB_HEAP_TRIM_INTERVAL`` seconds (60) the operator calls
+So every ``SYNCJOB_HEAP_TRIM_INTERVAL`` seconds (10) the operator calls
 glibc's ``malloc_trim(0)``, which returns the free pages anywhere in the
-heap.  It costs milliseconds, touches no live object, and changes nothing
-the operator does.  Where the C library is not glibc (musl has no
-``malloc_trim``) it is skipped, and said so once.
+heap.  It touches no live object and changes nothing the operator does; it
+costs ~2 ms when there is little to give back, ~30 ms when it gives back
+~400 MiB (measured on the test machine), so every 10 s is ~0.03 % of a core,
+and a start-up or a storm leaves its RSS behind for seconds, not minutes
+(1,000 jobs: 457 MiB when the last job was Running, 191 MiB idle after).
+Where the C library is not glibc (musl has no ``malloc_trim``) it is
+skipped, and said so once.
 """
 
 from __future__ import annotations

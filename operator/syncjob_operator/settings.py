@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     # Freed memory glibc keeps for reuse is handed back to the system (see
     # heap.py: a third of the RSS after a burst, measured).
     heap_trim_interval: float = Field(
-        default=60.0,
+        default=10.0,
         description="How often the memory the process freed is handed back to the "
         "system (glibc malloc_trim); 0 disables.",
     )

@@ -214,6 +214,7 @@ def run_fleet(
             kube_calls = scale.audit_requests(p.plane.audit_log, audit0, p.operator_user)
             backend1 = backend_requests() if backend_requests else {}
             rss_idle = scale.rss_mib(pid)
+            rss_peak = scale.rss_mib(pid, "VmHWM")
         finally:
             op.stop()
         per_min = 60.0 / window
@@ -240,6 +241,7 @@ def run_fleet(
         table.add("RSS after start-up", rss_startup, "MiB", max_value=250)
         table.add("RSS after the storms", rss_storms, "MiB", max_value=250)
         table.add("RSS after 60 s idle", rss_idle, "MiB", max_value=250)
+        table.add("RSS at its peak (VmHWM, start-up included)", rss_peak, "MiB")
         table.add("CPU seconds: start-up", cpu_startup, "s")
         table.add("CPU seconds: pause storm", cpu_pause - cpu_startup, "s")
         table.add("CPU seconds: resume storm", cpu_resume - cpu_pause, "s")
