@@ -28,6 +28,7 @@ INTERVAL = 150.0
         ("CDC", "Paused", True, 0.0, False, 10.0, True),
         ("CDC", "Paused", True, 10.0, True, 5000.0, False),
         ("CDC", "Paused", False, 10.0, True, 5000.0, False),  # a resume needs none
+        ("CDC", "Paused", False, 0.0, False, 10.0, False),  # even before the once
     ],
 )
 def test_offsets_due(

@@ -92,7 +92,10 @@ def offsets_due(
       on fresh ones: it must not stop a snapshot.
     - Paused in CDC, once: nothing moves them any more, and the retention
       probes want the position the pause left (an offset read before the
-      task's last flush only makes a deadline early).
+      task's last flush only makes a deadline early).  Not when a resume is
+      asked for: nothing then needs the paused position, and a resume's
+      PUTs would wait for the reads (a resume storm of 200 connectors
+      waited seconds for them).
     - Running in CDC, every ``interval`` (the offsets interval): the stage is
       known and nothing but SQL Server's commit LSN, read for a later pause,
       uses them; the catch-up after a resume reads its own.
@@ -102,7 +105,7 @@ def offsets_due(
     if paused and phase == "Running":
         return True
     if phase == "Paused":
-        return not read_since_paused
+        return paused and not read_since_paused
     return read_at is None or now - read_at >= interval
 
 
