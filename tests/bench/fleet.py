@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,8 @@ def shipped_operator(p: Plane, log: Path, env: Mapping[str, str] | None = None) 
         env={
             "KUBECONFIG": str(p.operator_kubeconfig),
             "SYNCJOB_LOG_FORMAT": "json",
-            "SYNCJOB_LOG_LEVEL": "INFO",
+            # DEBUG shows each pass's time split (observe, act, status): where a storm's time goes.
+            "SYNCJOB_LOG_LEVEL": os.environ.get("SCALE_OPERATOR_LOG_LEVEL", "INFO"),
             # The chart's ports are 8080/8081; any free ones serve the same.
             "SYNCJOB_METRICS_PORT": str(processes.free_port()),
             "SYNCJOB_HEALTH_PORT": str(processes.free_port()),

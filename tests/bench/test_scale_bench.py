@@ -180,6 +180,7 @@ def run_fleet(
             def storm(paused: bool, phase: str, floor_s: float) -> float:
                 t0, wall0 = time.perf_counter(), time.time()
                 audit_at = p.plane.audit_log.stat().st_size
+                before = backend_requests() if backend_requests else {}
                 generations = scale.patch_paused_all(api, ns, names, paused)
                 done = watch.wait(
                     f"operator: every job {phase}",
@@ -192,6 +193,13 @@ def run_fleet(
                     reported = watch.first_times(scale.phase_is(phase, generations), since=wall0)
                     for line in timeline(paused, wall0, audit_at, reported):
                         print(f"  {phase} storm timeline: {line}")
+                if backend_requests:
+                    after = backend_requests()
+                    made = {k: n - before.get(k, 0) for k, n in after.items()}
+                    print(
+                        f"  {phase} storm: Connect requests "
+                        + ", ".join(f"{k} x{n}" for k, n in sorted(made.items()) if n)
+                    )
                 return done - t0
 
             pause = storm(True, "Paused", floor_pause)
