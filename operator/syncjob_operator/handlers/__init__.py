@@ -38,15 +38,32 @@ RESOURCE = (v1alpha1.GROUP, v1alpha1.VERSION, v1alpha1.PLURAL)
 FINALIZER = "syncjob.dev/finalizer"
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No copy of the last handled spec: every event's essence is its own diff base.
+
+    Kopf keeps the spec as last handled (by default in an annotation) to
+    tell on.create and on.update handlers what changed, and PATCHes it after
+    every spec change.  This operator has no such handler: a daemon per job
+    acts on the spec as it is, woken by the watch events.  That PATCH was a
+    fifth of the API writes of a pause storm (the spec patch, it, two status
+    writes, the Events), so none is kept: Kopf sees no change to handle,
+    and still adds the finalizer and runs the deletion handler.
+    """
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return self.build(body=body)
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: Settings = memo.config
     settings.persistence.finalizer = FINALIZER
     # Kopf's bookkeeping in annotations, not in status: status is ours, conditions-based.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="syncjob.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="syncjob.dev", key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     # Only our own Events (kopf.event) and real problems become Kubernetes Events,
     # not every handler log line.
     settings.posting.level = logging.WARNING
