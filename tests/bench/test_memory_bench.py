@@ -149,14 +149,8 @@ def test_memory_per_job(plane: Plane) -> None:
         time.sleep(SETTLE_S)
         running = snapshot(pid, folder)
 
-        for paused, phase in ((True, "Paused"), (False, "Running")):
-            generations = scale.patch_paused_all(api, ns, names, paused)
-            watch.wait(
-                f"every job {phase}",
-                scale.phase_is(phase, generations),
-                names=names,
-                timeout=STORM_TIMEOUT_S,
-            )
+        for paused in (True, False):
+            scale.storm(api, watch, ns, names, paused=paused, timeout=STORM_TIMEOUT_S)
         time.sleep(SETTLE_S)
         stormed = snapshot(pid, folder)
 

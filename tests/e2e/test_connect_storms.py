@@ -58,14 +58,8 @@ def test_storms_of_twenty_connect_jobs(
         scale.create_all(api, scale.syncjobs_path(namespace), jobs)
         watch.wait("every job Running", scale.phase_is("Running"), names=names, timeout=TIMEOUT_S)
 
-        for paused, phase, state in ((True, "Paused", "PAUSED"), (False, "Running", "RUNNING")):
-            generations = scale.patch_paused_all(api, namespace, names, paused)
-            watch.wait(
-                f"every job {phase}",
-                scale.phase_is(phase, generations),
-                names=names,
-                timeout=TIMEOUT_S,
-            )
+        for paused, state in ((True, "PAUSED"), (False, "RUNNING")):
+            scale.storm(api, watch, namespace, names, paused=paused, timeout=TIMEOUT_S)
             assert scale.connectors_all_in(rest, names, state), scale.connector_states(rest, names)
             assert {o["status"].get("stage") for o in watch.objects.values()} == {"CDC"}
     finally:

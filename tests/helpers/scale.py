@@ -306,6 +306,15 @@ def patch_paused_all(api: Api, ns: str, names: list[str], paused: bool) -> dict[
     return dict(in_parallel(one, names))
 
 
+def storm(
+    api: Api, watch: Collection, ns: str, names: list[str], *, paused: bool, timeout: float
+) -> None:
+    """Every job's ``spec.paused`` flipped at once, then every job at its phase for it."""
+    phase = "Paused" if paused else "Running"
+    generations = patch_paused_all(api, ns, names, paused)
+    watch.wait(f"every job {phase}", phase_is(phase, generations), names=names, timeout=timeout)
+
+
 def scale_all(api: Api, ns: str, replicas: Mapping[str, int]) -> None:
     """The floor's calls: one PATCH of the scale subresource per Deployment."""
     in_parallel(
