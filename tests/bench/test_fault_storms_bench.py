@@ -114,14 +114,20 @@ def test_a_real_rebalance_during_storms(
         wanted = {name: True for name in names}
         storm.set_paused(api, namespace, wanted)
         joined = time.monotonic()
-        # Only the sink's plugin: scanning every plugin is minutes on a busy machine.
-        mongo_only = artifacts.kafka_home() / "plugins" / "mongo-kafka-connect"
+        # Only what the sinks use: scanning every plugin is minutes on a busy
+        # machine.  The sink's plugin, and Debezium's (its ExtractNewRecordState
+        # transform is in the sink's config: without it every sink that moved
+        # here FAILED to start).
+        plugins = artifacts.kafka_home() / "plugins"
+        sink_plugins = ",".join(
+            str(plugins / name) for name in ("mongo-kafka-connect", "debezium-connector-postgres")
+        )
         second = start_connect(
             tmp_path / "worker-2",
             worker.bootstrap,
             heap="512m",
             required_plugins=(MONGO_SINK_CLASS,),
-            extra_props={"plugin.path": str(mongo_only)},
+            extra_props={"plugin.path": sink_plugins},
             timeout_s=600,
         )
         try:
