@@ -117,17 +117,19 @@ def test_a_real_rebalance_during_storms(
         # Only what the sinks use: scanning every plugin is minutes on a busy
         # machine.  The sink's plugin, and Debezium's (its ExtractNewRecordState
         # transform is in the sink's config: without it every sink that moved
-        # here FAILED to start).
+        # here FAILED to start).  plugin.path names a folder of plugin folders
+        # (a folder of jars would make each jar a plugin of its own).
         plugins = artifacts.kafka_home() / "plugins"
-        sink_plugins = ",".join(
-            str(plugins / name) for name in ("mongo-kafka-connect", "debezium-connector-postgres")
-        )
+        sink_plugins = tmp_path / "sink-plugins"
+        sink_plugins.mkdir()
+        for name in ("mongo-kafka-connect", "debezium-connector-postgres"):
+            (sink_plugins / name).symlink_to(plugins / name, target_is_directory=True)
         second = start_connect(
             tmp_path / "worker-2",
             worker.bootstrap,
             heap="512m",
             required_plugins=(MONGO_SINK_CLASS,),
-            extra_props={"plugin.path": sink_plugins},
+            extra_props={"plugin.path": str(sink_plugins)},
             timeout_s=600,
         )
         try:
