@@ -244,14 +244,13 @@ class Observer:
         transition = acted or previous.phase in DIRECT_PHASES
         crowd = shared.connect_crowds.count(client, id(self)) if transition else 0
         view = connect_view(transition=transition, acted_at=self.acted_at, crowd=crowd)
-        crowded = view == "crowd"
         if view == "own":
             self.direct_at = self.clock()
             connectors, errors = await client.observe(
                 names, with_offsets=with_offsets, types=self.connector_types
             )
         else:
-            if crowded:
+            if view == "crowd":
                 # A listing started after this job's requests were answered,
                 # and no older than one poll: what its own GETs would say.
                 self.direct_at = self.clock()
