@@ -27,12 +27,13 @@ class Settings(BaseSettings):
     )
     # How soon to look again, per pace (seconds).  Why these numbers: a pause
     # should be reported within about a second of Connect reaching PAUSED, so a
-    # transition polls every 25 ms for its first second (a GET /status costs a
-    # few ms; Connect usually gets there in 50-200 ms), then backs off by half
-    # each time up to 1 s; converged jobs are resynced to
+    # transition polls from every 10 ms, each wait 15 % longer, for its first
+    # second (a GET /status costs a few ms; Connect usually gets there in
+    # 30-200 ms), then backs off by half each time up to 1 s (pacing.py);
+    # converged jobs are resynced to
     # catch manual changes and to move the retention deadline, which needs
     # no more than one look every 30 s.
-    transition_poll_min: float = 0.025
+    transition_poll_min: float = 0.01
     transition_fast_window: float = 1.0
     transition_poll_max: float = 1.0
     # A transition still on its way after this long is one that cannot finish
@@ -49,6 +50,14 @@ class Settings(BaseSettings):
     transition_poll_slow_max: float = Field(
         default=10.0,
         description="The longest wait between two polls of a slow pause or resume.",
+    )
+    # Connect usually pauses or resumes within 50-200 ms: writing "Pausing"
+    # then "Paused" (and an Event for each) doubled a storm's writes to the
+    # API server, which on a small control plane is what a storm waits on.
+    status_hold: float = Field(
+        default=1.0,
+        description="A pause or resume that lands within this many seconds is reported "
+        "once, at its end (one status write and one Event); 0 reports every step.",
     )
     transition_timeout: float = Field(
         default=300.0, description="Bound on a pause or resume before it is reported as Stalled."

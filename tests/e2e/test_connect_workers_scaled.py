@@ -25,7 +25,6 @@ from tests.env.faultproxy import Mode, ThreadedFaultProxy
 from tests.helpers.jobs import (
     Job,
     all_in,
-    event_reasons,
     patch_paused,
     status,
     syncjob_for,
@@ -34,7 +33,7 @@ from tests.helpers.jobs import (
 from tests.helpers.kube import KUBECTL, Kube
 from tests.helpers.manifests import deployment
 from tests.helpers.operator import OperatorProcess
-from tests.helpers.status import condition, converged
+from tests.helpers.status import condition, converged, told_the_way
 
 WORKERS = "connect-workers"
 
@@ -208,9 +207,9 @@ def test_connect_workers_at_zero_are_not_an_error(
         finally:
             history.stop()
 
-    reasons = event_reasons(kube, job)
-    for reason in ("Pausing", "Paused", "Resuming", "Running"):
-        assert reason in reasons, reasons
+    messages = [e["message"] for e in kube.events(job.namespace, job.name)]
+    assert told_the_way(messages, "Running", "Pausing", "Paused"), messages
+    assert told_the_way(messages, "Paused", "Resuming", "Running"), messages
     versions = history.versions()
     assert len(versions) >= 3, versions
     assert not any(errors_in(v) for v in versions), (

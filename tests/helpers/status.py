@@ -35,3 +35,21 @@ def converged(kube: Kube, namespace: str, name: str, want: str) -> dict[str, Any
     ):
         return obj
     return None
+
+
+def told_the_way(messages: list[str], start: str, step: str, end: str) -> bool:
+    """Whether the Events told a transition from ``start`` to ``end``.
+
+    One that landed within the operator's status hold is one Event
+    ("Phase Running -> Paused"); a slower one told its step on the way too
+    ("Running -> Pausing", then "Pausing -> Paused").
+    """
+    said = {m.split(".", 1)[0] for m in messages}
+    return (
+        f"Phase {start} -> {end}" in said
+        or {
+            f"Phase {start} -> {step}",
+            f"Phase {step} -> {end}",
+        }
+        <= said
+    )

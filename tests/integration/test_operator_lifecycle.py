@@ -16,7 +16,7 @@ import pytest
 from tests.helpers.kube import Kube
 from tests.helpers.manifests import deployment, syncjob, workload_ref
 from tests.helpers.operator import OperatorProcess
-from tests.helpers.status import condition, converged
+from tests.helpers.status import condition, converged, told_the_way
 
 
 def test_readme_patch_pauses_and_records_the_generation(
@@ -66,9 +66,9 @@ def test_readme_patch_pauses_and_records_the_generation(
     )
     assert running["status"]["observedGeneration"] == generation + 2
     assert "pausedAt" not in running["status"]
-    reasons = [e["reason"] for e in kube.events(namespace, "orders")]
-    for reason in ("Pausing", "Paused", "Resuming", "Running"):
-        assert reason in reasons, reasons
+    messages = [e["message"] for e in kube.events(namespace, "orders")]
+    assert told_the_way(messages, "Running", "Pausing", "Paused"), messages
+    assert told_the_way(messages, "Paused", "Resuming", "Running"), messages
 
 
 def test_status_is_written_only_when_it_changes(

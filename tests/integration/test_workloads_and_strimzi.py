@@ -326,7 +326,9 @@ def test_kafka_connector_state(
 
     patch_paused(kube, namespace, "strimzi", True)
     kube.wait_for(f"spec.state {strimzi_state}", lambda: spec_state() == strimzi_state)
-    # Not Paused until Strimzi reports Connect's state.
+    # Not Paused until Strimzi reports Connect's state: Pausing, once the
+    # status hold (a second) is over.
+    kube.wait_for("Pausing", lambda: converged(kube, namespace, "strimzi", "Pausing"))
     obj = kube.get("syncjob", "strimzi", namespace)
     assert obj is not None and obj["status"]["phase"] == "Pausing"
     play_strimzi(connect_state)

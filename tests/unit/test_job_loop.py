@@ -86,11 +86,13 @@ class StatusOnly:
         return None
 
 
-def job_loop(connect: Connect, kube: StatusOnly) -> tuple[JobLoop, list[plan.Event]]:
+def job_loop(
+    connect: Connect, kube: StatusOnly, **settings: Any
+) -> tuple[JobLoop, list[plan.Event]]:
     async def connect_client(namespace: str, spec: jobspec.ConnectSpec) -> Connect:
         return connect
 
-    shared = Shared(kube=cast(Kube, kube), settings=Settings(transition_poll_min=0.001))
+    shared = Shared(kube=cast(Kube, kube), settings=Settings(transition_poll_min=0.001, **settings))
     shared.connect_client = connect_client  # type: ignore[method-assign,assignment]
     events: list[plan.Event] = []
     return JobLoop(shared=shared, namespace="ns", name="job", emit=events.append), events
@@ -113,9 +115,56 @@ PAUSED = jobstatus.SyncJobStatus(
 )
 
 
-def test_a_pass_writes_only_what_changed() -> None:
+def test_a_pause_that_lands_at_once_is_written_once_with_one_event() -> None:
     connect, kube = Connect("RUNNING"), StatusOnly()
     loop, events = job_loop(connect, kube)
+
+    async def passes() -> list[plan.Plan]:
+        return [await loop.step(body(paused=True, status=RUNNING_CDC)) for _ in range(3)]
+
+    phases = [p.status.phase for p in asyncio.run(passes())]
+    assert phases == ["Pausing", "Paused", "Paused"]
+    # Pausing was held, not written: Paused is the first and only write.
+    assert [p.get("phase") for p in kube.patches] == ["Paused"]
+    changes = [e.message.split(".")[0] for e in events if e.phase_change is not None]
+    assert changes == ["Phase Running -> Paused"]
+
+
+def test_a_pause_that_takes_longer_than_the_hold_says_pausing_then_paused() -> None:
+    connect, kube = Connect("RUNNING", obeys=False), StatusOnly()
+    loop, events = job_loop(connect, kube, status_hold=0.05)
+
+    async def passes() -> None:
+        await loop.step(body(paused=True, status=RUNNING_CDC))
+        assert kube.patches == []  # held
+        await asyncio.sleep(0.06)
+        await loop.step(body(paused=True, status=RUNNING_CDC))
+        connect.states = {"src": "PAUSED", "sink": "PAUSED"}
+        await loop.step(body(paused=True, status=RUNNING_CDC))
+
+    asyncio.run(passes())
+    assert [p.get("phase") for p in kube.patches] == ["Pausing", "Paused"]
+    changes = [e.message.split(".")[0] for e in events if e.phase_change is not None]
+    assert changes == ["Phase Running -> Pausing", "Phase Pausing -> Paused"]
+
+
+def test_a_pause_undone_before_it_was_reported_posts_no_phase_event() -> None:
+    connect, kube = Connect("RUNNING", obeys=False), StatusOnly()
+    loop, events = job_loop(connect, kube)
+
+    async def passes() -> None:
+        await loop.step(body(paused=True, status=RUNNING_CDC))
+        await loop.step(body(paused=False, status=RUNNING_CDC))
+
+    asyncio.run(passes())
+    assert [p.get("phase") for p in kube.patches] in ([], [None])
+    assert [e for e in events if e.phase_change is not None] == []
+
+
+def test_a_pass_writes_only_what_changed() -> None:
+    connect, kube = Connect("RUNNING"), StatusOnly()
+    # No hold: every step of the transition is written.
+    loop, events = job_loop(connect, kube, status_hold=0)
 
     async def passes() -> list[plan.Plan]:
         return [await loop.step(body(paused=True)) for _ in range(3)]

@@ -53,10 +53,14 @@ def test_backoff(streak: int, delay: float) -> None:
 @pytest.mark.parametrize(
     ("passes", "delays"),
     [
-        # A transition polls at poll_min through the fast window...
+        # A transition polls from poll_min through the fast window, each wait 15 % longer...
         (
             [(Pace.TRANSITION, 0.0), (Pace.TRANSITION, 0.5), (Pace.TRANSITION, 1.0)],
-            [0.025, 0.025, 0.025],
+            [0.025, 0.025 * 1.15, 0.025 * 1.15**2],
+        ),
+        (
+            [(Pace.TRANSITION, 0.0)] + [(Pace.TRANSITION, 0.9)] * 30,
+            [min(1.0, 0.025 * 1.15**k) for k in range(31)],
         ),
         # ...then grows by half each pass, up to poll_max.
         (

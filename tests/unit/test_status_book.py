@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from syncjob_operator.api import jobstatus, v1alpha1
-from syncjob_operator.controller.status import StatusBook
+from syncjob_operator.controller.status import StatusBook, holds
+from syncjob_operator.decide import events, plan
 
 PAUSED = jobstatus.SyncJobStatus(phase="Paused", stage="CDC", paused_at="2026-11-24T10:00:00Z")
 RUNNING = jobstatus.SyncJobStatus(phase="Running", stage="CDC")
@@ -135,3 +136,53 @@ def test_kept_is_the_next_start_but_not_counted_as_written() -> None:
     book.keep(RUNNING)
     assert book.previous(body(PAUSED)) == RUNNING
     assert (book.writes, len(book.recent)) == (0, 0)
+
+
+S = jobstatus.SyncJobStatus
+
+
+@pytest.mark.parametrize(
+    ("pace", "status", "held_for", "window", "held"),
+    [
+        # The first step of a transition, and later ones within the window: held.
+        (plan.Pace.TRANSITION, S(phase="Pausing"), None, 1.0, True),
+        (plan.Pace.TRANSITION, S(phase="Resuming"), 0.9, 1.0, True),
+        # Past the window: written, so a slow pause says Pausing within it.
+        (plan.Pace.TRANSITION, S(phase="Pausing"), 1.0, 1.0, False),
+        # Landed, or a phase that is not a step on the way: written at once.
+        (plan.Pace.TRANSITION, S(phase="Paused"), 0.1, 1.0, False),
+        (plan.Pace.WAITING, S(phase="PausePending"), None, 1.0, False),
+        (plan.Pace.RETRY, S(phase="Pausing"), None, 1.0, False),
+        (plan.Pace.STEADY, S(phase="Running"), 0.1, 1.0, False),
+        (plan.Pace.TRANSITION, S(phase="Failed"), None, 1.0, False),
+        # A window of 0 turns holding off.
+        (plan.Pace.TRANSITION, S(phase="Pausing"), None, 0.0, False),
+    ],
+)
+def test_holds(
+    pace: plan.Pace,
+    status: jobstatus.SyncJobStatus,
+    held_for: float | None,
+    window: float,
+    held: bool,
+) -> None:
+    assert holds(pace, status, held_for=held_for, window=window) is held
+
+
+def test_a_held_status_is_the_next_previous_and_its_events_wait() -> None:
+    book = StatusBook("ns/job")
+    book.previous({"status": v1alpha1.dump(RUNNING)})
+    pausing = S(phase="Pausing", stage="CDC")
+    raised = events.transitions(RUNNING, pausing)
+    book.hold(pausing, raised, now=10.0)
+    assert book.previous({"status": v1alpha1.dump(RUNNING)}) == pausing
+    assert book.held_for(10.5) == 0.5
+    # The patch is still against what the object holds.
+    _, patch = book.patch(PAUSED)
+    assert patch["phase"] == "Paused"
+    posting = book.to_post(events.transitions(pausing, PAUSED))
+    assert [(e.reason, e.message.split(".")[0]) for e in posting] == [
+        ("Paused", "Phase Running -> Paused")
+    ]
+    book.wrote(v1alpha1.dump(PAUSED), patched=True)
+    assert book.held is None and book.held_events == [] and book.held_for(11.0) is None

@@ -1,7 +1,7 @@
 """Which of a decision's actions to send now: a request already made is not repeated at once.
 
 The decision is stateless: while a pause is on its way it asks for the same
-PUT (or scale) on every pass, and a transition polls every 25 ms.  Connect
+PUT (or scale) on every pass, and a transition polls every 10-50 ms.  Connect
 answers a pause with 202 and acts later, so resending it each pass would only
 load the workers.  The ledger remembers what was asked and when; an action is
 sent again only after ``REISSUE_AFTER`` seconds, or when it asks for

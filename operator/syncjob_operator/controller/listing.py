@@ -19,7 +19,7 @@ next asker tries again (each job backs off by its own retry pacing).
 
 A job in a pause or resume reads its own connectors' status (one GET each,
 every poll: the quickest answer for one job).  In a storm that is hundreds
-of jobs polling every 25 ms, which swamps the worker: 200 connectors paused
+of jobs polling every few tens of ms, which swamps the worker: 200 connectors paused
 at once took 3.2x the time of a script polling one listing (the scale
 bench).  So when several jobs on one cluster are in transition at once
 (:class:`Crowds`), they poll the shared listing instead, one started after

@@ -36,7 +36,7 @@ from syncjob_operator.controller.ledger import Ledger
 from syncjob_operator.controller.observe import Observer
 from syncjob_operator.controller.retention import RetentionProber
 from syncjob_operator.controller.shared import Shared
-from syncjob_operator.controller.status import StatusBook
+from syncjob_operator.controller.status import StatusBook, holds
 from syncjob_operator.decide import backlog as backlog_measure
 from syncjob_operator.decide import plan as plans
 from syncjob_operator.decide import reconcile, retention, workers
@@ -129,6 +129,9 @@ class JobLoop:
                     # the backends, not from the end of the status write and
                     # Events that followed it.
                     delay = max(0.0, delay - (now - self.looked_at))
+                left = self.hold_left(now)
+                if left is not None:
+                    delay = min(delay, left)  # a held status is written on time
             except KubeError as exc:
                 # The API server refused or could not be reached (a status write,
                 # say): retried with backoff; a traceback per job would say no more.
@@ -251,7 +254,7 @@ class JobLoop:
         if releasing:
             self.book.keep(plan.status)
             return plan, observed.errors
-        await self.write_status(plan.status)
+        await self.report(plan)
         if logger.isEnabledFor(logging.DEBUG):
             # Where a pass's time goes, for whoever asks why a transition is slow.
             logger.debug(
@@ -266,8 +269,6 @@ class JobLoop:
                 (time.monotonic() - self.looked_at) * 1000,
                 plan.status.phase,
             )
-        for event in plan.events:
-            self.emit(event)
         metrics.record(self.namespace, self.name, plan.status, observed.errors, now=now)
         metrics.record_backlog(self.namespace, self.name, measure, spec.catch_up, now=now)
         return plan, observed.errors
@@ -409,6 +410,23 @@ class JobLoop:
                 BackendError("workloads", "KubernetesError", exc.message, transient=True)
             )
 
+    async def report(self, plan: plans.Plan) -> None:
+        """Write the plan's status and post its Events, or hold them (:func:`status.holds`)."""
+        now = time.monotonic()
+        held_for = self.book.held_for(now)
+        if holds(plan.pace, plan.status, held_for=held_for, window=self.settings.status_hold):
+            self.book.hold(plan.status, list(plan.events), now)
+            return
+        posting = self.book.to_post(list(plan.events))
+        await self.write_status(plan.status)
+        for event in posting:
+            self.emit(event)
+
+    def hold_left(self, now: float) -> float | None:
+        """Seconds until a held status must be written (None: nothing is held)."""
+        held_for = self.book.held_for(now)
+        return None if held_for is None else max(0.0, self.settings.status_hold - held_for)
+
     async def write_status(self, status: jobstatus.SyncJobStatus) -> None:
         new, patch = self.book.patch(status)
         if patch:
@@ -429,9 +447,7 @@ class JobLoop:
             Observed(errors=(spec_error,)),
             plans.Context(generation=generation, now=datetime.now(UTC), previous=previous),
         )
-        await self.write_status(plan.status)
-        for event in plan.events:
-            self.emit(event)
+        await self.report(plan)
         return plans.Plan((), plan.status, plan.events, plans.Pace.RETRY)
 
     # --- deletion -------------------------------------------------------

@@ -12,7 +12,7 @@ What it costs grows with the work, not the jobs:
   request a resync interval shared by every job on the cluster
   (:mod:`.listing`).  A job with a transition in flight (Pausing, Resuming,
   or one that acted in its last pass) GETs its own connectors' status
-  instead, since it polls every 25 ms and must see its own change at once;
+  instead, since it polls every 10-50 ms and must see its own change at once;
   the listing it takes afterwards is one started after that.
 - The offsets (one GET per source connector: the listing has none) are read
   only when something needs them (:func:`offsets_due`).

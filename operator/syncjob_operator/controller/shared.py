@@ -7,7 +7,7 @@ credentials so that a probe does not pay a TLS and SASL handshake each time;
 both in a :class:`~.clients.Pool`, which closes a client when its Secret
 changes or no job has used it for a while.  Secrets are cached for a short
 while so that a job polling fast during a transition does not read its
-Secret every 25 ms.
+Secret on every poll.
 The readers of Kafka Connect's offsets topics are shared too (:mod:`.offsets`),
 and so is each Connect cluster's listing of its connectors (:mod:`.listing`):
 one request a resync interval serves every converged job on it; and the

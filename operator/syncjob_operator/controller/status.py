@@ -9,6 +9,10 @@ when it really is foreign, becomes the base of the next patch.  What the loop
 knows (``pausedAt`` above all: deadlines count from it) stays the previous
 status; the foreign one is only the patch's base.
 
+A transition's first steps can be *held* rather than written (see
+:func:`holds`): the loop goes on from the held status as if written, and
+the next write carries it, with its Events merged into that write's.
+
 No I/O here: the loop reads and writes, the book says what and remembers.
 """
 
@@ -25,6 +29,7 @@ from typing import Any
 import pydantic
 
 from syncjob_operator.api import jobstatus, v1alpha1
+from syncjob_operator.decide import events, plan
 from syncjob_operator.decide.patch import merge_patch
 
 logger = logging.getLogger(__name__)
@@ -32,6 +37,28 @@ logger = logging.getLogger(__name__)
 # How many of its own recent writes the loop recognises in a watch event that
 # arrives late (older than the last write).
 RECENT_WRITES = 16
+
+# The phases on the way to another: a status in one of them may be held.
+STEPS_ON_THE_WAY = ("Pausing", "Resuming")
+
+
+def holds(
+    pace: plan.Pace, status: jobstatus.SyncJobStatus, *, held_for: float | None, window: float
+) -> bool:
+    """Whether a pass's status is held back rather than written.
+
+    Only a step on the way of a transition that is still polled, and only
+    for ``window`` seconds from the first status held (``held_for`` is how
+    long ago that was; None when nothing is held): a pause that lands in
+    100 ms is reported once, Paused; one that takes longer says Pausing
+    after ``window`` at the latest.  Anything else (a wait for the CDC
+    stage, an error, a settled job) is written at once.
+    """
+    if window <= 0 or pace is not plan.Pace.TRANSITION:
+        return False
+    if status.phase not in STEPS_ON_THE_WAY:
+        return False
+    return held_for is None or held_for < window
 
 
 def digest(status: Mapping[str, Any]) -> bytes:
@@ -59,6 +86,11 @@ class StatusBook:
     # A status someone else wrote over ours: the base of the next patch.
     foreign: dict[str, Any] | None = None
     writes: int = 0
+    # A status decided but not written yet (see :func:`holds`), its Events,
+    # and when (monotonic seconds) the first of a run of holds was.
+    held: jobstatus.SyncJobStatus | None = None
+    held_events: list[plan.Event] = field(default_factory=list)
+    held_since: float | None = None
 
     def read(self, raw: Any) -> jobstatus.SyncJobStatus:
         """A status as the API has it; an unreadable one reads as empty."""
@@ -72,7 +104,9 @@ class StatusBook:
             return jobstatus.SyncJobStatus()
 
     def previous(self, body: Mapping[str, Any]) -> jobstatus.SyncJobStatus:
-        """The status a pass starts from: what the loop wrote, else (first pass) the object's."""
+        """The status a pass starts from: held, else written, else (first pass) the object's."""
+        if self.held is not None:
+            return self.held
         previous = self.read(self.written if self.written is not None else body.get("status"))
         if self.written is None:
             self.written = v1alpha1.dump(previous)
@@ -118,7 +152,24 @@ class StatusBook:
             self.writes += 1
         self.written = new
         self.foreign = None
+        self.held, self.held_events, self.held_since = None, [], None
+
+    def held_for(self, now: float) -> float | None:
+        """How long statuses have been held (None: nothing is)."""
+        return None if self.held_since is None else now - self.held_since
+
+    def hold(self, status: jobstatus.SyncJobStatus, raised: list[plan.Event], now: float) -> None:
+        """``status`` is the next pass's previous one, unwritten; its Events wait with it."""
+        self.held = status
+        self.held_events = events.coalesce(self.held_events, raised)
+        if self.held_since is None:
+            self.held_since = now
+
+    def to_post(self, raised: list[plan.Event]) -> list[plan.Event]:
+        """The Events to post with the next write: the held ones merged with ``raised``."""
+        return events.coalesce(self.held_events, raised)
 
     def keep(self, status: jobstatus.SyncJobStatus) -> None:
         """The next pass starts from ``status``, which is not written (the job is going)."""
         self.written = v1alpha1.dump(status)
+        self.held, self.held_events, self.held_since = None, [], None

@@ -8,10 +8,12 @@ doing (a connector resumed by hand, say) are made where that is seen.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from syncjob_operator.api import jobstatus
 from syncjob_operator.api.jobstatus import Phase
 from syncjob_operator.decide import conditions
-from syncjob_operator.decide.plan import Event, EventType
+from syncjob_operator.decide.plan import Event, EventType, PhaseChange
 
 _PHASE_EVENTS: dict[Phase, tuple[EventType, str]] = {
     "PausePending": ("Normal", "PauseDeferred"),
@@ -32,10 +34,9 @@ def transitions(prev: jobstatus.SyncJobStatus, new: jobstatus.SyncJobStatus) -> 
     if new.stage != prev.stage and prev.stage is not None and new.stage not in (None, "Unknown"):
         events.append(Event("Normal", f"Stage{new.stage}", f"The job is in the {new.stage} stage"))
     if new.phase != prev.phase and new.phase is not None:
-        kind, reason = _PHASE_EVENTS[new.phase]
         ready = conditions.find(new.conditions, conditions.READY)
         detail = ready.message if ready is not None and ready.message else ""
-        events.append(Event(kind, reason, f"Phase {prev.phase or 'none'} -> {new.phase}. {detail}"))
+        events.append(phase_event(PhaseChange(prev.phase, new.phase, detail)))
     for type_ in _ALARMS:
         before = conditions.find(prev.conditions, type_)
         after = conditions.find(new.conditions, type_)
@@ -48,3 +49,36 @@ def transitions(prev: jobstatus.SyncJobStatus, new: jobstatus.SyncJobStatus) -> 
         ):
             events.append(Event("Warning", after.reason, after.message))
     return events
+
+
+def phase_event(change: PhaseChange) -> Event:
+    """The Event of one phase change."""
+    kind, reason = _PHASE_EVENTS[change.after]
+    message = f"Phase {change.before or 'none'} -> {change.after}. {change.detail}"
+    return Event(kind, reason, message, phase_change=change)
+
+
+def coalesce(held: Sequence[Event], new: Sequence[Event]) -> list[Event]:
+    """The Events to post when a held status is written at last, with ``new``'s.
+
+    A status held back (a transition that landed within the hold window is
+    reported once, at its end) had Events of its own: they are posted now,
+    in order, except that its phase changes and the new ones become a single
+    change from the first phase to the last (none when the job ended where it
+    began: a pause undone before it was reported).
+    """
+    changes = [e.phase_change for e in (*held, *new) if e.phase_change is not None]
+    merged: list[Event] = []
+    if changes and changes[0].before != changes[-1].after:
+        last = changes[-1]
+        merged.append(phase_event(PhaseChange(changes[0].before, last.after, last.detail)))
+    placed = False
+    out: list[Event] = []
+    for event in (*held, *new):
+        if event.phase_change is None:
+            out.append(event)
+        elif not placed:
+            # The merged change goes where the first phase change was.
+            out.extend(merged)
+            placed = True
+    return out

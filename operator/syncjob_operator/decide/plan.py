@@ -8,7 +8,7 @@ observation: the clock, the previous status, and the retention bound probed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -73,12 +73,24 @@ Action = (
 
 
 @dataclass(frozen=True)
+class PhaseChange:
+    """The phase change an Event announces, kept so that held Events can be merged."""
+
+    before: jobstatus.Phase | None
+    after: jobstatus.Phase
+    # What the Ready condition said of the new phase.
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class Event:
     """A Kubernetes Event to post on the SyncJob."""
 
     type: EventType
     reason: str
     message: str
+    # Set on the Event of a phase change (see events.coalesce); not part of its identity.
+    phase_change: PhaseChange | None = field(default=None, compare=False)
 
 
 class Pace(StrEnum):
