@@ -53,7 +53,18 @@ class Api:
 
     def request(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
         content = json.dumps(body) if body is not None else None
-        r = self.http.request(method, path, content=content, **kw)
+        for attempt in (1, 2, 3):
+            try:
+                r = self.http.request(method, path, content=content, **kw)
+                break
+            except httpx.TransportError:
+                # A connection the loaded API server dropped (seen once in
+                # the start-up bench): the bench's own calls are reads and
+                # merge patches, which another try cannot make wrong; POSTs
+                # are not retried.
+                if method == "POST" or attempt == 3:
+                    raise
+                time.sleep(0.5 * attempt)
         if r.status_code >= 400:
             raise AssertionError(f"{method} {path}: {r.status_code} {r.text[:300]}")
         return r.json() if r.content else None

@@ -229,3 +229,30 @@ async def test_a_kind_it_may_not_watch_is_read_by_get(
     finally:
         await watches.close()
         await watches.kube.close()
+
+
+async def test_a_list_read_a_page_at_a_time_holds_every_object_and_watches_on(
+    kube: Kube, namespace: str
+) -> None:
+    """Five Deployments listed two at a time: all five, shaped, and a watch from its version."""
+    for i in range(5):
+        kube.apply(deployment(f"p{i}", 0), namespace=namespace)
+    api = await adapter(kube.kubeconfig)
+    collection = DEPLOYMENTS.collection(namespace)
+    try:
+        items, listed = await api.list_objects(
+            collection, shape=lambda o: {"metadata": {"name": o["metadata"]["name"]}}, page=2
+        )
+        assert sorted(o["metadata"]["name"] for o in items) == [f"p{i}" for i in range(5)]
+        assert all(list(o) == ["metadata"] for o in items)
+        kube.apply(deployment("p5", 0), namespace=namespace)
+        added: list[str] = []
+        async for event in api.watch(collection, listed, timeout_s=30):
+            if event["type"] == "ADDED":
+                added.append(event["object"]["metadata"]["name"])
+            if "p5" in added:
+                break
+        # Watched from the list's version: what the pages held is not added again.
+        assert added == ["p5"]
+    finally:
+        await api.close()

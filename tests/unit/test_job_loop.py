@@ -358,3 +358,37 @@ def loop_client(connect: Connect) -> Any:
         return connect
 
     return connect_client
+
+
+def test_first_passes_are_taken_a_bounded_number_at_a_time() -> None:
+    async def start_up(concurrency: int) -> int:
+        loops = [
+            job_loop(Connect("RUNNING"), StatusOnly(), first_pass_concurrency=concurrency)[0]
+            for _ in range(6)
+        ]
+        for loop in loops[1:]:  # one operator: one Shared
+            loop.shared = loops[0].shared
+        in_flight = {"now": 0, "most": 0}
+
+        async def one(loop: JobLoop) -> None:
+            original = loop.step
+
+            async def step(body: Any) -> plan.Plan:
+                in_flight["now"] += 1
+                in_flight["most"] = max(in_flight["most"], in_flight["now"])
+                try:
+                    await asyncio.sleep(0.01)
+                    return await original(body)
+                finally:
+                    in_flight["now"] -= 1
+
+            loop.step = step  # type: ignore[method-assign]
+            job = body(paused=False, status=RUNNING_CDC)
+            await loop.run(job, lambda: loop.looked_at is not None)
+
+        await asyncio.gather(*(one(loop) for loop in loops))
+        assert all(loop.looked_at is not None for loop in loops)
+        return in_flight["most"]
+
+    assert asyncio.run(start_up(2)) == 2
+    assert asyncio.run(start_up(0)) == 6

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ import aiohttp
 from syncjob_operator.backends.kubelogin import Login, LoginError, load_source
 
 MERGE_PATCH = "application/merge-patch+json"
+# Objects per page of a list (see Kube.list_objects).
+LIST_PAGE = 250
 
 
 class KubeError(Exception):
@@ -131,7 +133,14 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
         query: list[tuple[str, str]] | None = None,
+        answer: bool = True,
     ) -> dict[str, Any]:
+        """The answer's JSON object; with ``answer`` False, {} (the body is drained, not read).
+
+        A write's answer is the whole object (managedFields and all, ~20 KiB
+        for a SyncJob): decoding a thousand that nobody reads is churn the
+        heap keeps (see heap.py).
+        """
         data = None if body is None else json.dumps(body).encode()
         try:
             response = await self._send(
@@ -143,6 +152,9 @@ class Kube:
                 bound=self._timeout,
             )
             async with response:
+                if response.status < 400 and not answer:
+                    await response.read()  # drained, so the connection is reused
+                    return {}
                 text = await response.text()
         except (TimeoutError, aiohttp.ClientError) as exc:
             # The connection, not the request: a restart or a cut of the API
@@ -158,11 +170,32 @@ class Kube:
             raise KubeError(response.status, "the API server answered no JSON") from None
         return result if isinstance(result, dict) else {}
 
-    async def list_objects(self, path: str) -> tuple[list[dict[str, Any]], str]:
-        """A collection's items and the resourceVersion to watch it from."""
-        body = await self.request("GET", path)
-        items = [i for i in body.get("items") or [] if isinstance(i, dict)]
-        return items, str((body.get("metadata") or {}).get("resourceVersion") or "")
+    async def list_objects(
+        self,
+        path: str,
+        *,
+        shape: Callable[[dict[str, Any]], dict[str, Any]] = lambda obj: obj,
+        page: int = LIST_PAGE,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """A collection's items, each passed through ``shape``, and the version to watch from.
+
+        Read ``page`` objects at a time (``limit`` and ``continue``), each
+        page shaped before the next is read: a thousand Deployments in one
+        answer are ~10 MiB of JSON decoded at once, at start-up, when every
+        job takes its first pass too.  A continue token that expired
+        mid-way is a 410, as for a watch: the caller lists again.
+        """
+        items: list[dict[str, Any]] = []
+        token, version = "", ""
+        while True:
+            query = [("limit", str(page))] + ([("continue", token)] if token else [])
+            body = await self.request("GET", path, query=query)
+            items += [shape(i) for i in body.get("items") or [] if isinstance(i, dict)]
+            metadata = body.get("metadata") or {}
+            version = str(metadata.get("resourceVersion") or version)
+            token = str(metadata.get("continue") or "")
+            if not token:
+                return items, version
 
     async def watch(
         self, path: str, resource_version: str, *, timeout_s: int
@@ -219,8 +252,9 @@ class Kube:
                 return None
             raise
 
-    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return await self.request("PATCH", path, body=patch, content_type=MERGE_PATCH)
+    async def merge_patch(self, path: str, patch: dict[str, Any]) -> None:
+        """A JSON merge patch; its answer (the patched object) is not read."""
+        await self.request("PATCH", path, body=patch, content_type=MERGE_PATCH, answer=False)
 
     async def discover(self, api_version: str, kind: str) -> Resource | None:
         """The resource for a kind (None if the API server does not serve it)."""

@@ -204,7 +204,7 @@ class Informer:
         while True:
             try:
                 if not rv:
-                    items, rv = await self.kube.list_objects(self.collection)
+                    items, rv = await self.kube.list_objects(self.collection, shape=slim)
                     self.relists += 1
                     changed = self.store.replace(items)
                     self.in_sync, streak = True, 0

@@ -14,6 +14,7 @@ observer's connector types and offsets (:mod:`.observe`), the requests made
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -110,10 +111,13 @@ class JobLoop:
         ``stopped`` every second (a thousand idle jobs would wake the event
         loop a thousand times a second).
         """
+        first = True
         while not stopped():
             started = time.monotonic()
             try:
-                plan = await self.step(body)
+                async with self.shared.first_pass() if first else contextlib.nullcontext():
+                    first = False
+                    plan = await self.step(body)
                 now = time.monotonic()
                 # A failed action is retried at the fast poll, watched or not.
                 watched = self.observer.watched and not self.action_errors

@@ -18,6 +18,7 @@ watch-fed cache of workloads and KafkaConnectors
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -79,11 +80,15 @@ class Shared:
     connect_crowds: Crowds = field(init=False)
     # Workloads and KafkaConnectors, from one list+watch per kind and namespace.
     watches: WatchCache = field(init=False)
+    # Bounds how many loops take their first pass at once (see first_pass).
+    first_passes: asyncio.Semaphore | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.connect_listings = connect_listings(self.clock)
         self.connect_crowds = Crowds(clock=self.clock)
         self.watches = WatchCache(self.kube, clock=self.clock)
+        concurrency = self.settings.first_pass_concurrency
+        self.first_passes = asyncio.Semaphore(concurrency) if concurrency > 0 else None
         self.connect_clients = Pool(
             _close_connect,
             what="Kafka Connect client",
@@ -94,6 +99,19 @@ class Shared:
         self.kafka_admins = Pool(
             _close_admin, what="Kafka admin client", idle_after=CLIENT_IDLE_AFTER, clock=self.clock
         )
+
+    def first_pass(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """Held by a loop through its first pass.
+
+        At start-up every job takes its first pass at once: a thousand
+        observations, status writes and decoded answers in flight together
+        are the process's peak of memory, and the heap keeps that size
+        (fragmented) long after.  A bounded number at a time costs no time:
+        the API server serves them one after another anyway.
+        """
+        if self.first_passes is None:
+            return contextlib.nullcontext()
+        return self.first_passes
 
     async def secret(self, namespace: str, name: str) -> dict[str, str] | None:
         key = (namespace, name)

@@ -73,6 +73,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.client_timeout = 300
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
+    # Kopf's first list of SyncJobs a page at a time (each ~20 KiB of JSON
+    # with its managedFields): a thousand in one answer are decoded at once,
+    # at start-up, the operator's peak of memory.
+    settings.watching.chunk_size = 250
     if config.peering:
         settings.peering.name = config.peering
         settings.peering.mandatory = True
