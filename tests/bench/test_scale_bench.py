@@ -56,6 +56,8 @@ STORM_TIMEOUT_S = 60.0 + JOBS * 1.0
 # pytest-timeout's default (pyproject) is for one test, not for a fleet of a thousand.
 pytestmark = pytest.mark.timeout(1800 + 6 * int(STORM_TIMEOUT_S))
 SHIPPED = Settings()
+# When each spec patch of the operator's last storm was answered (time.time()).
+ANSWERED: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +111,7 @@ def run_fleet(
             """
             t0, wall0 = time.perf_counter(), time.time()
             audit_at = p.plane.audit_log.stat().st_size
+            cpu0 = scale.cpu_by_component()
             generations = scale.patch_paused_all(api, ns, names, paused)
             backend_s = timed(backend)
             scale.in_parallel(
@@ -127,6 +130,8 @@ def run_fleet(
                 timeout=STORM_TIMEOUT_S,
             )
             whole = time.perf_counter() - t0
+            split = scale.cpu_split(cpu0, scale.cpu_by_component(), whole)
+            print(f"  floor {phase} storm CPU: {split}")
             if timeline is not None:
                 reported = watch.first_times(scale.phase_is(phase, generations), since=wall0)
                 for line in timeline(paused, wall0, audit_at, reported):
@@ -181,7 +186,9 @@ def run_fleet(
                 t0, wall0 = time.perf_counter(), time.time()
                 audit_at = p.plane.audit_log.stat().st_size
                 before = backend_requests() if backend_requests else {}
-                generations = scale.patch_paused_all(api, ns, names, paused)
+                cpu0 = scale.cpu_by_component()
+                ANSWERED.clear()
+                generations = scale.patch_paused_all(api, ns, names, paused, ANSWERED)
                 done = watch.wait(
                     f"operator: every job {phase}",
                     scale.phase_is(phase, generations),
@@ -189,6 +196,8 @@ def run_fleet(
                     # A loaded machine slows the floor too: never less than 5x it.
                     timeout=max(STORM_TIMEOUT_S, 5 * floor_s),
                 )
+                split = scale.cpu_split(cpu0, scale.cpu_by_component(), done - t0)
+                print(f"  {phase} storm CPU: {split}")
                 if timeline is not None:
                     reported = watch.first_times(scale.phase_is(phase, generations), since=wall0)
                     for line in timeline(paused, wall0, audit_at, reported):
@@ -304,6 +313,7 @@ def test_connect_fleet(plane: Plane) -> None:
     )
     proxy = faultproxy.ThreadedFaultProxy("127.0.0.1", worker.port).start()
     rest = httpx.Client(base_url=worker.url, timeout=60)
+    proxied = httpx.Client(base_url=proxy.url, timeout=60)
     try:
         names = [f"source-{i:04d}" for i in range(CONNECTORS)]
         files = p.tmp / "files"
@@ -325,38 +335,88 @@ def test_connect_fleet(plane: Plane) -> None:
 
         all_in("RUNNING")
 
-        def storm(verb: str, state: str) -> Callable[[], None]:
+        def storm(verb: str, state: str, via: httpx.Client) -> Callable[[], None]:
             def go() -> None:
                 scale.in_parallel(
-                    lambda n: rest.put(f"/connectors/{n}/{verb}").raise_for_status(), names
+                    lambda n: via.put(f"/connectors/{n}/{verb}").raise_for_status(), names
                 )
                 all_in(state)
 
             return go
+
+        # The floor goes through the fault proxy, as the operator does (the
+        # proxy counts the operator's requests); what the proxy itself costs
+        # is printed: the same calls straight to the worker.
+        direct = {
+            verb: timed(storm(verb, state, rest))
+            for verb, state in (("pause", "PAUSED"), ("resume", "RUNNING"))
+        }
 
         def observe(job: str) -> None:
             rest.get(f"/connectors/{job}/status").raise_for_status()
 
         jobs = {n: scale.connect_job(n, proxy.url, n) for n in names}
 
+        def timeline(
+            paused: bool, since: float, audit_at: int, reported: Mapping[str, float]
+        ) -> list[str]:
+            """Where a storm's time goes on the API server: the operator's writes, job by job."""
+            log, user = p.plane.audit_log, p.operator_user
+            writes = scale.audit_spans(log, audit_at, user, "patch", "syncjobs/status")
+            if not writes:  # the floor: its requests are not the operator's
+                return [
+                    "phase reported, from the start: "
+                    + scale.quantiles(t - since for t in reported.values())
+                ]
+            first: dict[str, float] = {}
+            for received, _, name in writes:
+                first.setdefault(name, received)
+            seen = proxy.last_seen()
+            verb = "pause" if paused else "resume"
+            puts = [seen[f"PUT /connectors/{n}/{verb}"] for n in names]
+            offsets = [seen.get(f"GET /connectors/{n}/offsets", 0.0) for n in names]
+            events = scale.audit_spans(log, audit_at, user, "create", "events")
+            made = scale.audit_requests(log, audit_at, user)
+            return [
+                "operator's requests to the API server: "
+                + ", ".join(f"{k} x{v}" for k, v in sorted(made.items())),
+                "spec patch answered, from the start: "
+                + scale.quantiles(t - since for t in ANSWERED.values()),
+                "GET offsets sent, from the start: "
+                + scale.quantiles(t - since for t in offsets if t >= since),
+                f"PUT {verb} sent, from the start: " + scale.quantiles(t - since for t in puts),
+                "first status write sent, from the start: "
+                + scale.quantiles(t - since for t in first.values()),
+                "status write, API server time: "
+                + scale.quantiles(done - got for got, done, _ in writes),
+                "Event POST, API server time: "
+                + scale.quantiles(done - got for got, done, _ in events),
+                "phase reported, from the start: "
+                + scale.quantiles(t - since for t in reported.values()),
+            ]
+
         def requests() -> dict[str, int]:
             return dict(proxy.requests())
 
         table = scale.Table(
             header(f"{CONNECTORS} connectors on one Kafka Connect worker, one SyncJob each")
+            + "\n  floors through the fault proxy; the same calls straight to the worker: "
+            + ", ".join(f"{verb} {s:.1f} s" for verb, s in direct.items())
         )
         run_fleet(
             p,
             table,
             ns,
             jobs,
-            Floor(storm("pause", "PAUSED"), storm("resume", "RUNNING"), observe),
+            Floor(storm("pause", "PAUSED", proxied), storm("resume", "RUNNING", proxied), observe),
             lambda: all_in("PAUSED"),
             lambda: all_in("RUNNING"),
             requests,
+            timeline=timeline,
         )
     finally:
         rest.close()
+        proxied.close()
         proxy.stop()
         worker.stop()
         broker.stop()

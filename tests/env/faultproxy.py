@@ -45,6 +45,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -88,6 +89,8 @@ class FaultProxy:
     requests: Counter[str] = field(default_factory=Counter)
     # The same, by "METHOD /path/shape" (path_shape: the connectors' names left out).
     request_shapes: Counter[str] = field(default_factory=Counter)
+    # When (time.time()) each "METHOD target" was last forwarded: a bench's timeline.
+    last_seen: dict[str, float] = field(default_factory=dict)
     _mode: Mode = Mode.PASS
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -227,7 +230,7 @@ class FaultProxy:
             return
         up_reader, up_writer = upstream
 
-        counter = RequestCounter(self.requests, self.request_shapes)
+        counter = RequestCounter(self.requests, self.request_shapes, self.last_seen)
 
         async def copy(
             src: asyncio.StreamReader, dst: asyncio.StreamWriter, count: bool = False
@@ -303,9 +306,12 @@ class RequestCounter:
     ``/connectors/{name}/tasks/{task}/status``; a query keeps its keys only.
     """
 
-    def __init__(self, targets: Counter[str], shapes: Counter[str]) -> None:
+    def __init__(
+        self, targets: Counter[str], shapes: Counter[str], seen: dict[str, float] | None = None
+    ) -> None:
         self.targets = targets
         self.shapes = shapes
+        self.seen = seen
         self._buffer = b""
         self._skip = 0  # body bytes of the current request still to pass
 
@@ -321,6 +327,8 @@ class RequestCounter:
             method, _, target = lines[0].partition(" ")
             path = target.rsplit(" ", 1)[0]
             self.targets[f"{method} {path}"] += 1
+            if self.seen is not None:
+                self.seen[f"{method} {path}"] = time.time()
             self.shapes[f"{method} {path_shape(path)}"] += 1
             length = 0
             for line in lines[1:]:
@@ -419,6 +427,14 @@ class ThreadedFaultProxy:
             self._loop,
         )
         fut.result(timeout=10)
+
+    def last_seen(self) -> dict[str, float]:
+        """A copy of when each "METHOD target" was last forwarded (time.time())."""
+
+        async def copy() -> dict[str, float]:
+            return dict(self.proxy.last_seen)
+
+        return asyncio.run_coroutine_threadsafe(copy(), self._loop).result(timeout=10)
 
     def request_counts(self) -> Counter[str]:
         """A copy of the requests forwarded so far, by "METHOD target" (taken on its loop)."""

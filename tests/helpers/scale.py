@@ -305,13 +305,20 @@ def create_all(api: Api, path: str, objects: list[dict[str, Any]]) -> None:
     in_parallel(lambda o: api.request("POST", path, o), objects)
 
 
-def patch_paused_all(api: Api, ns: str, names: list[str], paused: bool) -> dict[str, int]:
-    """Every SyncJob's ``spec.paused`` at once; each one's new generation."""
+def patch_paused_all(
+    api: Api, ns: str, names: list[str], paused: bool, answered: dict[str, float] | None = None
+) -> dict[str, int]:
+    """Every SyncJob's ``spec.paused`` at once; each one's new generation.
+
+    ``answered``, if given, gets when (time.time()) each patch was answered.
+    """
 
     def one(name: str) -> tuple[str, int]:
         body = api.request(
             "PATCH", syncjobs_path(ns, name), {"spec": {"paused": paused}}, headers=MERGE
         )
+        if answered is not None:
+            answered[name] = time.time()
         return name, int(body["metadata"]["generation"])
 
     return dict(in_parallel(one, names))
@@ -356,6 +363,48 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid`` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+# Which component a process is, by a word of its command line (first match).
+COMPONENTS = (
+    ("syncjob_operator", "operator"),
+    ("kube-apiserver", "kube-apiserver"),
+    ("etcd", "etcd"),
+    ("ConnectDistributed", "Kafka Connect"),
+    ("kafka.Kafka", "Kafka"),
+    ("kwok", "kwok"),
+    ("kube-controller-manager", "controller-manager"),
+    ("kube-scheduler", "scheduler"),
+    ("pytest", "the bench (watch, proxy)"),
+)
+
+
+def cpu_by_component() -> dict[str, float]:
+    """CPU seconds so far of each component's processes on this machine."""
+    found: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            seconds = cpu_seconds(int(entry.name))
+        except OSError:
+            continue  # gone meanwhile
+        for word, label in COMPONENTS:
+            if word in args:
+                found[label] = found.get(label, 0.0) + seconds
+                break
+    return found
+
+
+def cpu_split(before: dict[str, float], after: dict[str, float], wall: float) -> str:
+    """Each component's share of the machine's CPU between two cpu_by_component() calls."""
+    used = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    return ", ".join(
+        f"{k} {v:.1f} s ({100 * v / wall:.0f} % of a core)"
+        for k, v in sorted(used.items(), key=lambda kv: -kv[1])
+        if v >= 0.05
+    )
 
 
 def rss_mib(pid: int, field: str = "VmRSS") -> float:
@@ -405,8 +454,42 @@ def audit_times(
     return found
 
 
+def audit_spans(
+    log: Path, start_offset: int, user: str, verb: str, resource: str
+) -> list[tuple[float, float, str]]:
+    """(received, completed, object name) of each ``verb resource`` request of ``user``.
+
+    Times are time.time(); completed minus received is the API server's own
+    time for the request (queueing in it included).
+    """
+    found: list[tuple[float, float, str]] = []
+
+    def stamp(text: str) -> float:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+    with log.open("rb") as f:
+        f.seek(start_offset)
+        for raw in f:
+            event = json.loads(raw)
+            if event.get("stage") != "ResponseComplete" or event["user"]["username"] != user:
+                continue
+            ref = event.get("objectRef") or {}
+            what = ref.get("resource", "?") + (
+                "/" + ref["subresource"] if ref.get("subresource") else ""
+            )
+            if event["verb"] == verb and what == resource:
+                found.append(
+                    (
+                        stamp(event["requestReceivedTimestamp"]),
+                        stamp(event["stageTimestamp"]),
+                        str(ref.get("name", "")),
+                    )
+                )
+    return found
+
+
 def quantiles(values: Iterable[float]) -> str:
-    """p50 / p95 / max of ``values``, for a timeline line."""
+    """min / p50 / p95 / max of ``values``, for a timeline line."""
     ordered = sorted(values)
     if not ordered:
         return "none"
@@ -414,7 +497,10 @@ def quantiles(values: Iterable[float]) -> str:
     def at(q: float) -> float:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
-    return f"p50 {at(0.5):.1f} s, p95 {at(0.95):.1f} s, max {ordered[-1]:.1f} s (n={len(ordered)})"
+    return (
+        f"min {ordered[0]:.2f} s, p50 {at(0.5):.2f} s, p95 {at(0.95):.2f} s, "
+        f"max {ordered[-1]:.2f} s (n={len(ordered)})"
+    )
 
 
 # --- the table --------------------------------------------------------------

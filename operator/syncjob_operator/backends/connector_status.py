@@ -39,13 +39,14 @@ def connector_state_from_status(name: str, body: Mapping[str, Any]) -> Connector
 
 
 def connector_states_from_listing(body: Any) -> dict[str, ConnectorState]:
-    """Every connector of ``GET /connectors?expand=status&expand=info``, by name.
+    """Every connector of ``GET /connectors?expand=status``, by name.
 
-    The listing maps each name to ``{"status": <the /status JSON>, "info":
-    {"type": ..., "config": ...}}``.  The type comes from ``info`` (the
-    status has it too): a connector whose status is missing (created a
-    moment ago) still tells the stage which connectors are sources.
-    Anything that is not an object reads as no connectors.
+    The listing maps each name to ``{"status": <the /status JSON>}``, the
+    status with the connector's type.  A listing with ``info`` too (an older
+    operator's request, or a proxy's) gives the type of a connector whose
+    status is missing (created a moment ago); without it, that connector's
+    type is learnt on a later pass.  Anything that is not an object reads as
+    no connectors.
     """
     if not isinstance(body, Mapping):
         return {}

@@ -2,7 +2,7 @@
 
 Why this exists: each converged job used to GET every connector's status on
 each resync, so the requests grew with the number of jobs (4,000 a resync at
-1,000 jobs of two connectors).  ``GET /connectors?expand=status&expand=info``
+1,000 jobs of two connectors).  ``GET /connectors?expand=status``
 answers all of them at once, so a cluster's jobs share one listing:
 
 - **single flight**: jobs that ask while a listing is on its way wait for
