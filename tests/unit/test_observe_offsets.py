@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from syncjob_operator.controller.observe import CROWD_FOR_LISTING, connect_view, offsets_due
+from syncjob_operator.controller.observe import (
+    CROWD_FOR_LISTING,
+    CROWD_LISTING_AGE,
+    connect_view,
+    crowd_poll,
+    offsets_due,
+)
 
 INTERVAL = 150.0
 
@@ -72,3 +78,15 @@ def test_offsets_due(
 )
 def test_connect_view(transition: bool, acted_at: float | None, crowd: int, view: str) -> None:
     assert connect_view(transition=transition, acted_at=acted_at, crowd=crowd) == view
+
+
+@pytest.mark.parametrize(
+    ("delay", "crowded", "wait"),
+    [
+        (0.01, False, 0.01),  # alone: the single-job poll
+        (0.01, True, CROWD_LISTING_AGE),  # in a crowd: no sooner than the next listing
+        (0.5, True, 0.5),  # a longer wait stays as it is
+    ],
+)
+def test_crowd_poll(delay: float, crowded: bool, wait: float) -> None:
+    assert crowd_poll(delay, crowded=crowded) == wait

@@ -34,7 +34,7 @@ from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.controller import pacing
 from syncjob_operator.controller.catchup import BacklogProber
 from syncjob_operator.controller.ledger import Ledger
-from syncjob_operator.controller.observe import Observer
+from syncjob_operator.controller.observe import Observer, crowd_poll
 from syncjob_operator.controller.retention import RetentionProber
 from syncjob_operator.controller.shared import Shared
 from syncjob_operator.controller.status import StatusBook, holds
@@ -133,6 +133,8 @@ class JobLoop:
                     # the backends, not from the end of the status write and
                     # Events that followed it.
                     delay = max(0.0, delay - (now - self.looked_at))
+                if plan.pace is plans.Pace.TRANSITION:
+                    delay = crowd_poll(delay, crowded=self.observer.crowded)
                 left = self.hold_left(now)
                 if left is not None:
                     delay = min(delay, left)  # a held status is written on time

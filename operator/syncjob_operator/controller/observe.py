@@ -60,6 +60,16 @@ CROWD_FOR_LISTING = 4
 CROWD_LISTING_AGE = 0.1
 
 
+def crowd_poll(delay: float, *, crowded: bool) -> float:
+    """The wait before a transition's next look: no sooner than the next listing, in a crowd.
+
+    A crowd's jobs read a listing up to CROWD_LISTING_AGE old; looking more
+    often than that only decides again on the same listing (200 jobs at the
+    single-job poll rate: thousands of passes a second for nothing).
+    """
+    return max(delay, CROWD_LISTING_AGE) if crowded else delay
+
+
 def connect_view(
     *, transition: bool, acted_at: float | None, crowd: int
 ) -> Literal["own", "crowd", "listing"]:
@@ -131,6 +141,9 @@ class Observer:
     acted_at: float | None = None
     # Monotonic seconds: when this job last observed its connectors directly.
     direct_at: float | None = None
+    # Whether the last pass read its connectors from a crowd's listing: its
+    # next look waits for the next listing (see crowd_poll).
+    crowded: bool = False
     # The resourceVersion of each object this job read by GET (see backends.watch).
     floors: dict[str, int] = field(default_factory=dict)
     # Whether the last pass read only objects a watch follows, all without
@@ -249,6 +262,7 @@ class Observer:
         transition = acted or previous.phase in DIRECT_PHASES
         crowd = shared.connect_crowds.count(client, id(self)) if transition else 0
         view = connect_view(transition=transition, acted_at=self.acted_at, crowd=crowd)
+        self.crowded = view == "crowd"
         if view == "own":
             self.direct_at = self.clock()
             connectors, errors = await client.observe(

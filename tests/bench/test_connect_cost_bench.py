@@ -1,0 +1,122 @@
+"""Benchmark: what each Kafka Connect REST request costs the worker, on 200 connectors.
+
+Why this exists: in a storm the machine's CPU is shared by the worker, the
+API server and the operator, so a request that is cheap to send can still be
+what the storm waits on.  This measures, on one real worker with
+``COST_CONNECTORS`` (200) FileStreamSource connectors, the wall time of a
+batch of each request the operator makes and the CPU seconds the worker (and
+the Kafka broker behind it) spent on it:
+
+- the listing ``GET /connectors?expand=status`` (what the operator sends)
+  against ``expand=status&expand=info`` (what it sent before: info adds every
+  connector's config);
+- ``GET /connectors/{n}/status`` and ``GET /connectors/{n}/offsets`` for
+  each connector, one at a time and 16 at a time (the operator's pool);
+- ``PUT /connectors/{n}/pause`` and ``/resume``, 16 at a time.
+
+Nothing is asserted but that the requests succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.env import connect, kafka
+from tests.helpers import polling, scale
+
+CONNECTORS = int(os.environ.get("COST_CONNECTORS", "200"))
+LISTINGS = 20
+pytestmark = pytest.mark.timeout(900)
+
+
+def test_what_each_request_costs_the_worker(tmp_path: Path) -> None:
+    broker = kafka.start_kafka(tmp_path / "kafka")
+    worker = connect.start_connect(
+        tmp_path / "connect", broker.bootstrap, required_plugins=(), heap="1g", group_id="cost"
+    )
+    rest = httpx.Client(base_url=worker.url, timeout=60)
+    lines: list[str] = []
+    try:
+        names = [f"source-{i:04d}" for i in range(CONNECTORS)]
+        files = tmp_path / "files"
+        files.mkdir()
+        scale.in_parallel(
+            lambda n: rest.put(
+                f"/connectors/{n}/config", json=scale.file_source(files, n, "cost")
+            ).raise_for_status(),
+            names,
+        )
+        polling.wait_for(
+            "every connector RUNNING",
+            lambda: scale.connectors_all_in(rest, names, "RUNNING"),
+            timeout=300,
+            interval=0.5,
+        )
+        time.sleep(5)  # the tasks' start-up over
+
+        def measure(what: str, requests: int, batch: Callable[[], object]) -> None:
+            before, started = scale.cpu_by_component(), time.perf_counter()
+            batch()
+            wall = time.perf_counter() - started
+            after = scale.cpu_by_component()
+            worker_cpu = after["Kafka Connect"] - before.get("Kafka Connect", 0.0)
+            lines.append(
+                f"{what}: {1000 * wall / requests:.1f} ms wall and "
+                f"{1000 * worker_cpu / requests:.1f} ms of the worker's CPU a request; "
+                + scale.cpu_split(before, after, wall)
+            )
+
+        def get(path: str) -> None:
+            rest.get(path).raise_for_status()
+
+        def put(path: str) -> None:
+            rest.put(path).raise_for_status()
+
+        measure("idle, 3 s", 1, lambda: time.sleep(3))
+        for query in ("expand=status", "expand=status&expand=info"):
+            measure(
+                f"listing ?{query}",
+                LISTINGS,
+                lambda q=query: [get(f"/connectors?{q}") for _ in range(LISTINGS)],
+            )
+        measure(
+            "GET status, one at a time",
+            CONNECTORS,
+            lambda: [get(f"/connectors/{n}/status") for n in names],
+        )
+        measure(
+            "GET offsets, one at a time",
+            CONNECTORS,
+            lambda: [get(f"/connectors/{n}/offsets") for n in names],
+        )
+        measure(
+            "GET offsets, 16 at a time",
+            CONNECTORS,
+            lambda: scale.in_parallel(lambda n: get(f"/connectors/{n}/offsets"), names),
+        )
+        for verb, state in (("pause", "PAUSED"), ("resume", "RUNNING")):
+            measure(
+                f"PUT {verb}, 16 at a time",
+                CONNECTORS,
+                lambda v=verb: scale.in_parallel(lambda n: put(f"/connectors/{n}/{v}"), names),
+            )
+            polling.wait_for(
+                f"every connector {state}",
+                lambda s=state: scale.connectors_all_in(rest, names, s),
+                timeout=300,
+                interval=0.5,
+            )
+    finally:
+        rest.close()
+        worker.stop()
+        broker.stop()
+    print(
+        f"\nWhat each request costs one Kafka Connect worker of {CONNECTORS} connectors "
+        f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores shared):\n  " + "\n  ".join(lines)
+    )
