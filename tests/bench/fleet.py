@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,36 @@ def fleet_plane(tmp: Path, pods: int) -> Iterator[Plane]:
         api.close()
     finally:
         cp.stop()
+
+
+def spawn_until_running(
+    p: Plane,
+    log: Path,
+    watch: scale.Collection,
+    names: list[str],
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+) -> tuple[OperatorProcess, int, float]:
+    """The shipped operator spawned, once every job of ``names`` is Running: it, its pid, the wait.
+
+    The caller stops it; if the jobs never get there, it is stopped here.
+    """
+    op = shipped_operator(p, log, env=env)
+    started = time.perf_counter()
+    op.start()
+    try:
+        assert op.process is not None and op.process.pid
+        at = watch.wait(
+            f"{log.stem}: every job Running",
+            scale.phase_is("Running"),
+            names=names,
+            timeout=timeout,
+        )
+    except BaseException:
+        op.stop()
+        raise
+    return op, op.process.pid, at - started
 
 
 def shipped_operator(p: Plane, log: Path, env: Mapping[str, str] | None = None) -> OperatorProcess:

@@ -109,8 +109,7 @@ def _short(filename: str) -> str:
 def test_memory_per_job(plane: Plane) -> None:
     p, api, ns = plane, plane.api, "memory-bench"
     p.kube.kubectl("create", "namespace", ns)
-    deployments = [f"wl-{i:04d}" for i in range(JOBS)]
-    jobs = {f"job-{i:04d}": scale.scale_job(f"job-{i:04d}", d) for i, d in enumerate(deployments)}
+    deployments, jobs = scale.scale_fleet(JOBS)
     names = list(jobs)
     folder = p.tmp / "snapshots"
     folder.mkdir()

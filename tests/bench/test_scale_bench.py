@@ -41,7 +41,7 @@ import httpx
 import pytest
 
 from syncjob_operator.settings import Settings
-from tests.bench.fleet import Plane, fleet_plane, shipped_operator
+from tests.bench.fleet import Plane, fleet_plane, spawn_until_running
 from tests.env import connect, faultproxy, kafka
 from tests.helpers import manifests, polling, scale
 
@@ -156,30 +156,12 @@ def run_fleet(
 
         floor_startup = timed(floor_start)
         # Undone before the operator comes: it starts from SyncJobs it never saw.
-        scale.in_parallel(
-            lambda n: api.request(
-                "PATCH",
-                scale.syncjobs_path(ns, n) + "/status",
-                {"status": None},
-                headers=scale.MERGE,
-            ),
-            names,
-        )
-        watch.wait("status cleared", lambda o: not scale.has_phase(o), names=names, timeout=120)
+        scale.clear_status(api, watch, ns, names)
 
-        op = shipped_operator(p, p.tmp / f"operator-{ns}.log")
-        started = time.perf_counter()
-        op.start()
+        op, pid, startup = spawn_until_running(
+            p, p.tmp / f"operator-{ns}.log", watch, names, timeout=STORM_TIMEOUT_S
+        )
         try:
-            assert op.process is not None and op.process.pid
-            pid = op.process.pid
-            at = watch.wait(
-                "operator: every job Running",
-                scale.phase_is("Running"),
-                names=names,
-                timeout=STORM_TIMEOUT_S,
-            )
-            startup = at - started
             cpu_startup, rss_startup = scale.cpu_seconds(pid), scale.rss_mib(pid)
 
             def storm(paused: bool, phase: str, floor_s: float) -> float:
@@ -427,8 +409,7 @@ def test_connect_fleet(plane: Plane) -> None:
 def test_scale_backend_fleet(plane: Plane) -> None:
     p, api, ns = plane, plane.api, "scale-bench"
     p.kube.kubectl("create", "namespace", ns)
-    deployments = [f"wl-{i:04d}" for i in range(JOBS)]
-    jobs = {f"job-{i:04d}": scale.scale_job(f"job-{i:04d}", d) for i, d in enumerate(deployments)}
+    deployments, jobs = scale.scale_fleet(JOBS)
     deps = scale.Collection(api, scale.deployments_path(ns), record=True).start()
     job_of = {d: f"job-{d[3:]}" for d in deployments}
     try:

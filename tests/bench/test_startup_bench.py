@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.bench.fleet import Plane, fleet_plane, shipped_operator
+from tests.bench.fleet import Plane, fleet_plane, spawn_until_running
 from tests.bench.test_memory_bench import HOOK, _short
 from tests.helpers import manifests, polling, scale
 
@@ -44,8 +43,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
 def test_startup_peak(plane: Plane) -> None:
     p, api, ns = plane, plane.api, "startup-bench"
     p.kube.kubectl("create", "namespace", ns)
-    deployments = [f"wl-{i:04d}" for i in range(JOBS)]
-    jobs = {f"job-{i:04d}": scale.scale_job(f"job-{i:04d}", d) for i, d in enumerate(deployments)}
+    deployments, jobs = scale.scale_fleet(JOBS)
     names = list(jobs)
     deps = scale.Collection(api, scale.deployments_path(ns)).start()
     scale.create_all(
@@ -60,40 +58,23 @@ def test_startup_peak(plane: Plane) -> None:
         watch.wait("SyncJobs listed", lambda _: True, names=names, timeout=120)
 
         def run(label: str, env: dict[str, str]) -> float:
-            op = shipped_operator(p, p.tmp / f"operator-{label}.log", env=env)
-            started = time.perf_counter()
-            op.start()
+            op, pid, took = spawn_until_running(
+                p, p.tmp / f"operator-{label}.log", watch, names, timeout=TIMEOUT_S, env=env
+            )
             try:
-                assert op.process is not None and op.process.pid
-                pid = op.process.pid
-                at = watch.wait(
-                    f"{label}: every job Running",
-                    scale.phase_is("Running"),
-                    names=names,
-                    timeout=TIMEOUT_S,
-                )
                 rss, peak = scale.rss_mib(pid), scale.rss_mib(pid, "VmHWM")
                 split = rss_by_mapping(pid)
             finally:
                 op.stop()
             report.append(
-                f"{label}: every job Running {at - started:.1f} s after spawn; RSS then "
+                f"{label}: every job Running {took:.1f} s after spawn; RSS then "
                 f"{rss:.1f} MiB, peak (VmHWM) {peak:.1f} MiB; RSS then by mapping: "
                 + ", ".join(f"{k} {v:.1f}" for k, v in split.items())
             )
             print("\n" + report[-1], flush=True)
             # The next run starts from SyncJobs it never saw, as this one did.
             scale.strip_finalizers(api, ns, names)
-            scale.in_parallel(
-                lambda n: api.request(
-                    "PATCH",
-                    scale.syncjobs_path(ns, n) + "/status",
-                    {"status": None},
-                    headers=scale.MERGE,
-                ),
-                names,
-            )
-            watch.wait("status cleared", lambda o: not scale.has_phase(o), names=names, timeout=120)
+            scale.clear_status(api, watch, ns, names)
             return peak
 
         variants: dict[str, dict[str, str]] = json.loads(

@@ -346,6 +346,25 @@ def scale_all(api: Api, ns: str, replicas: Mapping[str, int]) -> None:
     )
 
 
+def clear_status(api: Api, watch: Collection, ns: str, names: list[str]) -> None:
+    """Every SyncJob's status removed, and seen so: an operator started next never saw them."""
+    in_parallel(
+        lambda n: api.request(
+            "PATCH", syncjobs_path(ns, n) + "/status", {"status": None}, headers=MERGE
+        ),
+        names,
+    )
+    watch.wait("status cleared", lambda o: not has_phase(o), names=names, timeout=120)
+
+
+def scale_fleet(jobs: int) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """``jobs`` Deployment names and a scale-backend SyncJob for each, by job name."""
+    deployments = [f"wl-{i:04d}" for i in range(jobs)]
+    return deployments, {
+        f"job-{i:04d}": scale_job(f"job-{i:04d}", d) for i, d in enumerate(deployments)
+    }
+
+
 def strip_finalizers(api: Api, ns: str, names: list[str]) -> None:
     """After the operator is gone: let the SyncJobs be deleted without it."""
     in_parallel(
@@ -437,21 +456,7 @@ def audit_times(
     log: Path, start_offset: int, user: str, verb: str, resource: str
 ) -> list[tuple[float, str]]:
     """(time.time(), object name) of each ``verb resource`` request ``user`` completed."""
-    found: list[tuple[float, str]] = []
-    with log.open("rb") as f:
-        f.seek(start_offset)
-        for raw in f:
-            event = json.loads(raw)
-            if event.get("stage") != "ResponseComplete" or event["user"]["username"] != user:
-                continue
-            ref = event.get("objectRef") or {}
-            what = ref.get("resource", "?") + (
-                "/" + ref["subresource"] if ref.get("subresource") else ""
-            )
-            if event["verb"] == verb and what == resource:
-                at = datetime.fromisoformat(event["stageTimestamp"].replace("Z", "+00:00"))
-                found.append((at.timestamp(), str(ref.get("name", ""))))
-    return found
+    return [(done, name) for _, done, name in audit_spans(log, start_offset, user, verb, resource)]
 
 
 def audit_spans(

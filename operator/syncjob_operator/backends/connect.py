@@ -12,8 +12,8 @@ answers every connector's status, type included, in one request: what a
 converged job is observed from (:meth:`ConnectClient.listing`), shared by all
 the jobs of the cluster; the offsets have no such expansion.  Not
 ``expand=info`` as well: it adds every connector's config, and measured on
-a worker of 200 connectors it made a listing cost the worker 60 ms of CPU
-instead of 5.
+a worker of 200 connectors it made a listing cost the worker 38-60 ms of
+CPU instead of 5-6 (tests/bench/test_connect_cost_bench.py).
 
 Credentials come from a Secret (basic, bearer, CA bundle) and are never put
 into a message: errors carry the status and Connect's own message only.
