@@ -90,8 +90,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     route_everything_through_logging()
     logging.getLogger().setLevel(config.log_level)
-    # httpx logs every request at INFO: one line per Connect poll.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     if not args.verbose:
         # Kopf logs every handler run ("Handler 'wake' succeeded") per object.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -1,7 +1,7 @@
 """Which reason a failed TLS handshake or a refused credential gets, Kafka and Connect alike.
 
-librdkafka's error codes and OpenSSL's messages, and Python's ssl errors as
-httpx chains them, are turned into condition reasons a user can act on:
+librdkafka's error codes and OpenSSL's messages, and the Connect client's
+failed handshakes with a local TLS server, are turned into condition reasons a user can act on:
 KafkaAuthFailed / KafkaTLSFailed for spec.kafka.configSecretRef,
 ConnectTLSFailed for spec.connect.authSecretRef's ca.crt. (The real broker
 and worker say the same in tests/e2e/test_secured_pipeline.py.)
@@ -9,14 +9,19 @@ and worker say the same in tests/e2e/test_secured_pipeline.py.)
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import ssl
+from pathlib import Path
 
-import httpx
 import pytest
 from confluent_kafka import KafkaError
+from cryptography.hazmat.primitives import serialization
 
 from syncjob_operator.backends import connect
+from syncjob_operator.decide.observed import BackendError
 from syncjob_operator.probes import errors, kafka_clients, kafka_errors, offsets_topic
+from tests.env import tls
 
 SSL_TEXT = (
     "sasl_ssl://k:9092/bootstrap: SSL handshake failed: error:0A000086:SSL routines::"
@@ -123,22 +128,52 @@ def test_a_kept_client_keeps_the_errors_since_its_last_success() -> None:
         admin.client()
 
 
-def verify_error() -> httpx.ConnectError:
-    cause = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify")
-    cause.verify_message = "self-signed certificate in certificate chain"
+async def _tls_listener(directory: Path, ca: tls.CertificateAuthority) -> asyncio.Server:
+    """A TLS server presenting a certificate of ``ca``; it answers nothing."""
+    served = ca.issue("connect")
+    (directory / "cert.pem").write_text(served.certificate_pem)
+    (directory / "key.pem").write_bytes(
+        served.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.close()
+
+    return await asyncio.start_server(hold, "127.0.0.1", 0, ssl=context)
+
+
+async def test_an_untrusted_connect_certificate_is_named(tmp_path: Path) -> None:
+    server = await _tls_listener(tmp_path, tls.CertificateAuthority.create("the server's CA"))
+    port = server.sockets[0].getsockname()[1]
+    other = tls.CertificateAuthority.create("a CA that signed nothing here")
+    client = connect.ConnectClient(
+        f"https://127.0.0.1:{port}", auth=connect.ConnectAuth(ca_pem=other.pem)
+    )
     try:
-        raise httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED]") from cause
-    except httpx.ConnectError as exc:
-        return exc
+        error = await client.listing()
+    finally:
+        await client.aclose()
+        server.close()
+    assert isinstance(error, BackendError)
+    assert (error.reason, error.transient) == ("ConnectTLSFailed", False)
+    assert "not trusted" in error.message and "ca.crt" in error.message
 
 
-def test_an_untrusted_connect_certificate_is_named() -> None:
-    said = connect._tls_failure(verify_error())
-    assert said is not None and "not trusted" in said and "self-signed" in said
-
-
-def test_a_refused_connection_is_not_a_tls_failure() -> None:
+async def test_a_refused_connection_is_not_a_tls_failure() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    client = connect.ConnectClient(f"https://127.0.0.1:{port}")
     try:
-        raise httpx.ConnectError("All connection attempts failed") from ConnectionRefusedError(111)
-    except httpx.ConnectError as exc:
-        assert connect._tls_failure(exc) is None
+        error = await client.listing()
+    finally:
+        await client.aclose()
+    assert isinstance(error, BackendError)
+    assert (error.reason, error.transient) == ("ConnectUnreachable", True)

@@ -22,13 +22,15 @@ into a message: errors carry the status and Connect's own message only.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 
 from syncjob_operator.backends.connector_status import (
     connector_state_from_status,
@@ -90,49 +92,89 @@ def _error(reason: str, message: str, *, transient: bool, subject: str = "") -> 
 POOL = 16
 
 
-class ConnectClient:
-    """One Connect cluster.  Keeps its HTTP connections alive between reconciles."""
+@dataclass(frozen=True)
+class Answer:
+    """Connect's answer to one request, read whole: its status code and body."""
 
-    def __init__(self, url: str, *, auth: ConnectAuth | None = None, timeout: float = 10.0) -> None:
+    status_code: int
+    body: bytes
+    reason_phrase: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+class ConnectClient:
+    """One Connect cluster.  Keeps its HTTP connections alive between reconciles.
+
+    On aiohttp, not httpx: measured against the same local server, httpx cost
+    the operator 1.8-2.0 ms of CPU per request and aiohttp 0.11 ms, and a
+    storm of 200 connectors makes ~500 requests on one event loop.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        auth: ConnectAuth | None = None,
+        timeout: float = 10.0,
+        pool: int = POOL,
+    ) -> None:
         self.url = url.rstrip("/")
         # False once Connect said it has no GET /connectors/{n}/offsets (older than 3.5).
         self.serves_offsets = True
         # Requests in a row that found no connection free within the timeout.
-        # A pool that stays full while the server answers others is poisoned
-        # (connections lost to cancelled or timed-out requests): the owner
-        # replaces the client (controller.shared).
+        # A client whose connections all stay taken while the server answers
+        # others is poisoned: the owner replaces it (controller.shared).
         self.pool_stalls = 0
-        headers = {"Accept": "application/json"}
-        basic: httpx.BasicAuth | None = None
-        verify: ssl.SSLContext | bool = True
+        self._headers = {"Accept": "application/json"}
+        self._tls: ssl.SSLContext | bool = True
         if auth is not None:
             if auth.token:
-                headers["Authorization"] = f"Bearer {auth.token}"
+                self._headers["Authorization"] = f"Bearer {auth.token}"
             elif auth.username is not None:
-                basic = httpx.BasicAuth(auth.username, auth.password or "")
+                pair = f"{auth.username}:{auth.password or ''}".encode()
+                self._headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
             if auth.ca_pem:
-                verify = ssl.create_default_context(cadata=auth.ca_pem)
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            headers=headers,
-            auth=basic,
-            verify=verify,
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_keepalive_connections=POOL, max_connections=POOL),
-        )
-        # Requests wait here for one of the pool's connections, not in httpx's
-        # pool: its hand-out goes over every waiting request and connection
-        # each time one comes free, so 200 requests queued there (a storm)
-        # took a sixth of the event loop's time.
-        self._slots = asyncio.Semaphore(POOL)
+                self._tls = ssl.create_default_context(cadata=auth.ca_pem)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._pool = pool
+        # Made on the first request: an aiohttp session belongs to the event
+        # loop it was made in, and a client may be made before one runs.
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+        # Requests wait here for one of the pool's connections, with a bound
+        # of their own: a wait in the connector's pool would count against
+        # the request's timeout and say nothing about why.
+        self._slots = asyncio.Semaphore(pool)
         self._pool_wait = timeout
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
 
     @property
     def closed(self) -> bool:
-        return self._http.is_closed
+        return self._closed
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError(f"the client of Kafka Connect at {self.url} is closed")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=self._pool, ssl=self._tls),
+                # aiohttp would label a PUT's empty body application/octet-stream,
+                # which Connect answers with 415; httpx sent no Content-Type.
+                skip_auto_headers=("Content-Type",),
+            )
+        return self._session
 
     def _stalled(self, subject: str) -> ConnectError:
         """No connection came free in time: counted (see pool_stalls), and said."""
@@ -151,76 +193,82 @@ class ConnectClient:
         path: str,
         *,
         subject: str = "",
-        params: httpx.QueryParams | None = None,
-    ) -> httpx.Response:
+        params: Mapping[str, str] | None = None,
+    ) -> Answer:
         try:
             async with asyncio.timeout(self._pool_wait):
                 await self._slots.acquire()
         except TimeoutError:
             raise self._stalled(subject) from None
         try:
-            try:
-                response = await self._http.request(method, path, params=params)
-            except httpx.ConnectError as exc:
-                tls = _tls_failure(exc)
-                if tls is not None:
-                    # Not transient: the CA (ca.crt of spec.connect.authSecretRef) or
-                    # the server's certificate must change first.
-                    raise _error(
-                        "ConnectTLSFailed",
-                        f"TLS handshake with Kafka Connect at {self.url} failed: {tls}; check "
-                        "ca.crt in spec.connect.authSecretRef",
-                        transient=False,
-                        subject=subject,
-                    ) from None
-                raise _error(
-                    "ConnectUnreachable",
-                    f"Kafka Connect at {self.url} refused the connection or could not be reached",
-                    transient=True,
-                    subject=subject,
-                ) from None
-            except httpx.PoolTimeout:
-                raise self._stalled(subject) from None
-            except httpx.TimeoutException:
-                raise _error(
-                    "ConnectTimeout",
-                    f"Kafka Connect at {self.url} did not answer in time",
-                    transient=True,
-                    subject=subject,
-                ) from None
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-                raise _error(
-                    "ConnectConnectionDropped",
-                    f"Kafka Connect at {self.url} dropped the connection",
-                    transient=True,
-                    subject=subject,
-                ) from None
+            answer = await self._request(method, path, subject=subject, params=params)
         finally:
             self._slots.release()
         self.pool_stalls = 0
-        if response.status_code in (401, 403):
+        if answer.status_code in (401, 403):
             raise _error(
                 "ConnectAuthFailed",
                 f"Kafka Connect at {self.url} refused the credentials (HTTP "
-                f"{response.status_code}); check spec.connect.authSecretRef",
+                f"{answer.status_code}); check spec.connect.authSecretRef",
                 transient=False,
                 subject=subject,
             )
-        if response.status_code == 409:
+        if answer.status_code == 409:
             raise _error(
                 "ConnectRebalancing",
-                f"Kafka Connect is rebalancing (HTTP 409): {_message(response)}",
+                f"Kafka Connect is rebalancing (HTTP 409): {_message(answer)}",
                 transient=True,
                 subject=subject,
             )
-        if response.status_code >= 500:
+        if answer.status_code >= 500:
             raise _error(
                 "ConnectServerError",
-                f"Kafka Connect answered HTTP {response.status_code}: {_message(response)}",
+                f"Kafka Connect answered HTTP {answer.status_code}: {_message(answer)}",
                 transient=True,
                 subject=subject,
             )
-        return response
+        return answer
+
+    async def _request(
+        self, method: str, path: str, *, subject: str, params: Mapping[str, str] | None
+    ) -> Answer:
+        """One request, its answer read whole; each way it can fail as a ConnectError."""
+        try:
+            async with self._http().request(method, self.url + path, params=params) as r:
+                return Answer(r.status, await r.read(), r.reason or "")
+        except aiohttp.ClientConnectorError as exc:
+            tls = _tls_failure(exc)
+            if tls is not None:
+                # Not transient: the CA (ca.crt of spec.connect.authSecretRef) or
+                # the server's certificate must change first.
+                raise _error(
+                    "ConnectTLSFailed",
+                    f"TLS handshake with Kafka Connect at {self.url} failed: {tls}; check "
+                    "ca.crt in spec.connect.authSecretRef",
+                    transient=False,
+                    subject=subject,
+                ) from None
+            raise _error(
+                "ConnectUnreachable",
+                f"Kafka Connect at {self.url} refused the connection or could not be reached",
+                transient=True,
+                subject=subject,
+            ) from None
+        except TimeoutError:
+            raise _error(
+                "ConnectTimeout",
+                f"Kafka Connect at {self.url} did not answer in time",
+                transient=True,
+                subject=subject,
+            ) from None
+        except aiohttp.ClientError:
+            # The connection closed or broke mid-answer, or the answer was not HTTP.
+            raise _error(
+                "ConnectConnectionDropped",
+                f"Kafka Connect at {self.url} dropped the connection",
+                transient=True,
+                subject=subject,
+            ) from None
 
     async def connector(
         self, name: str, *, with_offsets: bool, known_type: str | None
@@ -290,13 +338,13 @@ class ConnectClient:
         )
         _accepted(response, name=name, request="POST restart", not_found="ConnectorNotFound")
 
-    async def listing(self) -> dict[str, ConnectorState] | BackendError:
+    async def listing(self) -> Mapping[str, ConnectorState] | BackendError:
         """Every connector's status and type, in one request; or why it could not be read."""
         try:
             response = await self._call(
                 "GET",
                 "/connectors",
-                params=httpx.QueryParams([("expand", "status")]),
+                params={"expand": "status"},
             )
         except ConnectError as exc:
             return exc.error
@@ -405,6 +453,12 @@ class ConnectClient:
 
 def _tls_failure(exc: BaseException) -> str | None:
     """What went wrong in the TLS handshake, if that is why the connection failed."""
+    # aiohttp keeps the ssl error as an attribute (certificate_error,
+    # os_error), not as the exception's cause.
+    causes = (getattr(exc, "certificate_error", None), getattr(exc, "os_error", None))
+    for cause in causes:
+        if isinstance(cause, ssl.SSLError):
+            return _tls_failure(cause)
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLCertVerificationError):
@@ -418,7 +472,7 @@ def _tls_failure(exc: BaseException) -> str | None:
     return None
 
 
-def _accepted(response: httpx.Response, *, name: str, request: str, not_found: str) -> None:
+def _accepted(response: Answer, *, name: str, request: str, not_found: str) -> None:
     """A request that changes a connector was accepted (200, 202, 204), or why not."""
     if response.status_code == 404:
         raise _error(
@@ -434,7 +488,7 @@ def _accepted(response: httpx.Response, *, name: str, request: str, not_found: s
         )
 
 
-def _message(response: httpx.Response) -> str:
+def _message(response: Answer) -> str:
     try:
         body = response.json()
     except ValueError:

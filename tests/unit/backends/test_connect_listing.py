@@ -3,20 +3,23 @@
 The listing is the shape the real worker answers ``GET
 /connectors?expand=status`` with (an info expansion too in LISTING: the
 parser takes either) (tests/e2e/test_connect_cost.py
-reads it from the real worker); answers are replayed through httpx's
-transport hook.
+reads it from the real worker); answers are replayed by a local server
+(tests/helpers/stub_http.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
-
-import httpx
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from syncjob_operator.backends.connect import ConnectClient
 from syncjob_operator.backends.connector_status import connector_states_from_listing
+from syncjob_operator.decide.observed import PAUSED
+from tests.helpers import stub_http
+
+T = TypeVar("T")
 
 STATUS = {
     "name": "src",
@@ -51,22 +54,32 @@ LISTING = {
 }
 
 
-def client_answering(
-    code: int, body: Any, offsets: dict[str, Any] | None = None
-) -> tuple[ConnectClient, list[str]]:
+def answering(
+    code: int,
+    body: Any,
+    run: Callable[[ConnectClient], Awaitable[T]],
+    offsets: dict[str, Any] | None = None,
+) -> tuple[T, list[str]]:
+    """What ``run`` returns with a client of a server answering so; and what it was asked."""
     asked: list[str] = []
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        asked.append(f"{request.method} {request.url.path}?{request.url.query.decode()}")
-        if request.url.path.endswith("/offsets"):
-            return httpx.Response(200, content=json.dumps(offsets or {"offsets": []}).encode())
-        if request.url.path.endswith("/status"):
-            return httpx.Response(404, content=b'{"message": "Connector gone not found"}')
-        return httpx.Response(code, content=json.dumps(body).encode())
+    def answer(method: str, path: str, query: str) -> tuple[int, bytes]:
+        asked.append(f"{method} {path}?{query}")
+        if path.endswith("/offsets"):
+            return 200, json.dumps(offsets or {"offsets": []}).encode()
+        if path.endswith("/status"):
+            return 404, b'{"message": "Connector gone not found"}'
+        return code, json.dumps(body).encode()
 
-    client = ConnectClient("http://connect:8083")
-    client._http = httpx.AsyncClient(base_url=client.url, transport=httpx.MockTransport(answer))
-    return client, asked
+    async def scenario(url: str) -> T:
+        client = ConnectClient(url)
+        try:
+            return await run(client)
+        finally:
+            await client.aclose()
+
+    with stub_http.serving(answer) as url:
+        return asyncio.run(scenario(url)), asked
 
 
 def test_a_listing_reads_every_connector_with_its_type_and_drops_the_config() -> None:
@@ -86,15 +99,13 @@ def test_anything_but_an_object_lists_nothing() -> None:
 
 
 def test_one_request_and_the_same_report_as_each_connectors_own_status() -> None:
-    client, asked = client_answering(200, LISTING)
-
-    async def run() -> Any:
+    async def run(client: ConnectClient) -> Any:
         listed = await client.listing()
         from_listing = client.from_listing(["src", "gone"], listed)
         own = await client.observe(["gone"], with_offsets=False, types={})
         return from_listing, own
 
-    (states, errors), (own_states, own_errors) = asyncio.run(run())
+    ((states, errors), (own_states, own_errors)), asked = answering(200, LISTING, run)
     assert asked[0] == "GET /connectors?expand=status"
     assert [s.state for s in states] == ["PAUSED", "NotFound"]
     # A connector missing from the listing: exactly what a 404 of its status gives.
@@ -104,12 +115,10 @@ def test_one_request_and_the_same_report_as_each_connectors_own_status() -> None
 
 
 def test_a_failed_listing_is_every_connector_unknown_with_its_error() -> None:
-    client, _ = client_answering(500, {"message": "boom"})
-
-    async def run() -> Any:
+    async def run(client: ConnectClient) -> Any:
         return client.from_listing(["src", "sink"], await client.listing())
 
-    states, errors = asyncio.run(run())
+    (states, errors), _ = answering(500, {"message": "boom"}, run)
     assert [s.state for s in states] == ["Unknown", "Unknown"]
     assert [(e.reason, e.subject, e.transient) for e in errors] == [
         ("ConnectServerError", "src", True),
@@ -119,13 +128,22 @@ def test_a_failed_listing_is_every_connector_unknown_with_its_error() -> None:
 
 def test_offsets_are_added_for_the_sources_only() -> None:
     offsets = {"offsets": [{"partition": {"server": "p"}, "offset": {"lsn": 9}}]}
-    client, asked = client_answering(200, LISTING, offsets)
 
-    async def run() -> Any:
+    async def run(client: ConnectClient) -> Any:
         states, _ = client.from_listing(["src", "sink", "gone"], await client.listing())
         return await client.add_offsets(states)
 
-    states, errors = asyncio.run(run())
+    (states, errors), asked = answering(200, LISTING, run, offsets)
     assert errors == []
     assert [s.offsets for s in states] == [({"lsn": 9},), None, None]
     assert [a for a in asked if "offsets" in a] == ["GET /connectors/src/offsets?"]
+
+
+def test_a_pause_is_asked_as_connect_accepts_it() -> None:
+    """A PUT with no body and no Content-Type: Connect answers 415 to any other type."""
+
+    async def run(client: ConnectClient) -> None:
+        await client.request_state("src", PAUSED)
+
+    _, asked = answering(202, {}, run)
+    assert asked == ["PUT /connectors/src/pause?"]

@@ -4,19 +4,21 @@ The answers are the real worker's, recorded (tests/e2e/test_stage_from_offsets_t
 checks that the worker still gives them): a Connect older than 3.5 has no
 /offsets resource and answers as any Connect does for a path it has none for
 (Jersey's 404, or 405); a 404 about a connector names it.  They are replayed
-to the client through httpx's transport hook, and the client must remember a
-Connect without the endpoint and not ask it again.
+to the client by a local server (tests/helpers/stub_http.py), and the client
+must remember a Connect without the endpoint and not ask it again.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
 
 from syncjob_operator.backends.connect import ConnectClient
+from tests.helpers import stub_http
 
 STATUS = {
     "name": "src",
@@ -30,22 +32,28 @@ NO_METHOD = (405, {"error_code": 405, "message": "HTTP 405 Method Not Allowed"})
 NO_CONNECTOR = (404, {"error_code": 404, "message": "Connector src not found"})
 
 
-def client_answering(offsets: tuple[int, Any]) -> tuple[ConnectClient, list[str]]:
+@asynccontextmanager
+async def client_answering(
+    offsets: tuple[int, Any],
+) -> AsyncIterator[tuple[ConnectClient, list[str]]]:
     asked: list[str] = []
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        asked.append(request.url.path)
-        code, body = (200, STATUS) if request.url.path.endswith("/status") else offsets
-        return httpx.Response(code, content=json.dumps(body).encode())
+    def answer(method: str, path: str, query: str) -> tuple[int, bytes]:
+        asked.append(path)
+        code, body = (200, STATUS) if path.endswith("/status") else offsets
+        return code, json.dumps(body).encode()
 
-    client = ConnectClient("http://connect:8083")
-    client._http = httpx.AsyncClient(base_url=client.url, transport=httpx.MockTransport(answer))
-    return client, asked
+    with stub_http.serving(answer) as url:
+        client = ConnectClient(url)
+        try:
+            yield client, asked
+        finally:
+            await client.aclose()
 
 
 async def test_a_connect_serving_offsets_is_read() -> None:
-    client, asked = client_answering((200, OFFSETS))
-    seen = await client.connector("src", with_offsets=True, known_type=None)
+    async with client_answering((200, OFFSETS)) as (client, asked):
+        seen = await client.connector("src", with_offsets=True, known_type=None)
     assert seen.offsets == ({"lsn": 5, "txId": 1},)
     assert client.serves_offsets
     assert asked == ["/connectors/src/status", "/connectors/src/offsets"]
@@ -53,18 +61,18 @@ async def test_a_connect_serving_offsets_is_read() -> None:
 
 @pytest.mark.parametrize("answer", [NO_RESOURCE, NO_METHOD], ids=["404-no-resource", "405"])
 async def test_a_connect_without_the_endpoint_is_remembered(answer: tuple[int, Any]) -> None:
-    client, asked = client_answering(answer)
-    first = await client.connector("src", with_offsets=True, known_type=None)
-    assert first.offsets is None and first.state == "RUNNING"
-    assert not client.serves_offsets
-    asked.clear()
-    again = await client.connector("src", with_offsets=True, known_type="source")
+    async with client_answering(answer) as (client, asked):
+        first = await client.connector("src", with_offsets=True, known_type=None)
+        assert first.offsets is None and first.state == "RUNNING"
+        assert not client.serves_offsets
+        asked.clear()
+        again = await client.connector("src", with_offsets=True, known_type="source")
     assert again.offsets is None
     assert asked == ["/connectors/src/status"]  # not asked again
 
 
 async def test_a_connector_gone_since_its_status_is_not_an_old_connect() -> None:
-    client, _ = client_answering(NO_CONNECTOR)
-    seen = await client.connector("src", with_offsets=True, known_type=None)
+    async with client_answering(NO_CONNECTOR) as (client, _):
+        seen = await client.connector("src", with_offsets=True, known_type=None)
     assert seen.offsets is None
     assert client.serves_offsets

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
-import httpx
 import pytest
 
 from syncjob_operator.api import jobspec
@@ -34,13 +33,10 @@ def test_pool_stalls_are_counted_and_a_stalled_client_is_replaced() -> None:
         spec = jobspec.ConnectSpec(url=url, connectors=["a"])
         client = await shared.connect_client("ns", spec)
         assert isinstance(client, ConnectClient)
-        # One connection, held by a request the server never answers.
-        await client.aclose()
-        client._http = httpx.AsyncClient(
-            base_url=url,
-            timeout=httpx.Timeout(10, pool=0.1),
-            limits=httpx.Limits(max_connections=1),
-        )
+        # One connection, held by a request the server never answers; the
+        # others wait 0.1 s for it.
+        client._slots = asyncio.Semaphore(1)
+        client._pool_wait = 0.1
         holder = asyncio.create_task(client.offsets("a"))
         await asyncio.sleep(0.2)
         reasons = []
