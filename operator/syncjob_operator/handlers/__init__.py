@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -48,10 +49,20 @@ class NoDiffBase(kopf.DiffBaseStorage):
     fifth of the API writes of a pause storm (the spec patch, it, two status
     writes, the Events), so none is kept: Kopf sees no change to handle,
     and still adds the finalizer and runs the deletion handler.
+
+    The essence is the same empty one for every body: Kopf builds it twice
+    per watch event and copies each twice more, deep copies of the whole
+    object, 7 % of the event loop's time in a storm, for a comparison whose
+    answer is known.
     """
 
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
     def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return self.build(body=body)
+        return kopf.BodyEssence()
 
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
         return None
