@@ -71,6 +71,22 @@ def test_reuse(asks: list[tuple[float, float | None]], answers: list[int]) -> No
     assert cache.fetches == fetch.count == max(answers)
 
 
+def test_kept_at_is_when_the_kept_listing_was_asked_for() -> None:
+    clock, key = Clock(), Key()
+    cache = listings(clock)
+
+    async def run() -> list[float | None]:
+        seen = [cache.kept_at(key)]
+        await cache.get(key, Fetch(), max_age=30.0)
+        clock.now = 110.0
+        seen.append(cache.kept_at(key))
+        await cache.get(key, Fetch(fail=True), max_age=5.0)  # a failure is not kept
+        seen.append(cache.kept_at(key))
+        return seen
+
+    assert asyncio.run(run()) == [None, 100.0, 100.0]
+
+
 def test_concurrent_askers_share_one_request() -> None:
     clock, fetch, key = Clock(), Fetch(), Key()
     cache = listings(clock)

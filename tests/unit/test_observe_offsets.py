@@ -10,6 +10,7 @@ from syncjob_operator.controller.observe import (
     connect_view,
     crowd_poll,
     offsets_due,
+    takes_own_look,
 )
 
 INTERVAL = 150.0
@@ -90,3 +91,32 @@ def test_connect_view(transition: bool, acted_at: float | None, crowd: int, view
 )
 def test_crowd_poll(delay: float, crowded: bool, wait: float) -> None:
     assert crowd_poll(delay, crowded=crowded) == wait
+
+
+@pytest.mark.parametrize(
+    ("resuming", "own_at", "listing_at", "now", "own"),
+    [
+        # A resume right after the pause: its own look, newer than any listing.
+        (True, 100.0, 90.0, 101.0, True),
+        (True, 100.0, None, 101.0, True),
+        # A listing newer than its own look: the listing.
+        (True, 100.0, 100.5, 101.0, False),
+        (True, 100.0, 100.0, 101.0, False),
+        # Its own look older than the resync interval (30 s): the listing, fetched if need be.
+        (True, 100.0, None, 130.0, True),
+        (True, 100.0, None, 130.1, False),
+        # No look of its own yet (a restarted operator): the listing.
+        (True, None, 90.0, 101.0, False),
+        # Not a resume (a resync, a pause): the listing, so a change by hand is seen.
+        (False, 100.0, 90.0, 101.0, False),
+    ],
+)
+def test_takes_own_look(
+    resuming: bool, own_at: float | None, listing_at: float | None, now: float, own: bool
+) -> None:
+    assert (
+        takes_own_look(
+            resuming=resuming, own_at=own_at, listing_at=listing_at, now=now, max_age=30.0
+        )
+        is own
+    )

@@ -102,6 +102,11 @@ class SingleFlight(Generic[K, T]):
         # shield: one asker cancelled (its job deleted) does not cancel the others' request.
         return await asyncio.shield(flight)
 
+    def kept_at(self, key: K) -> float | None:
+        """When the request of the value kept for ``key`` started; None when none is kept."""
+        entry = self._entries.get(key)
+        return entry.started if entry is not None and entry.value is not None else None
+
     def _start(
         self, entry: _Entry[T], fetch: Callable[[], Awaitable[T]], now: float
     ) -> asyncio.Future[T]:

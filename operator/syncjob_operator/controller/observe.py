@@ -90,6 +90,32 @@ def connect_view(
     return "own"
 
 
+def takes_own_look(
+    *,
+    resuming: bool,
+    own_at: float | None,
+    listing_at: float | None,
+    now: float,
+    max_age: float,
+) -> bool:
+    """Whether a resume is decided on this job's own last look at its connectors.
+
+    A paused job's resume needs no fresher look than the one it has: a PUT
+    resume is harmless whatever the connector's state (a failed one stays
+    failed, a gone one answers 404), and the polls after it read fresh
+    states.  So a resume is decided on the job's own last look (its GETs, or
+    a crowd's listing, at the end of its pause) when that is within the
+    resync interval and newer than the cluster's kept listing; otherwise on
+    the listing, fetched if need be.  A single job's resume thereby sends
+    its PUTs at once instead of after a listing (~5-10 ms).  Only a resume:
+    a converged job's resync still reads the listing, so that a change by
+    hand is seen within one interval.
+    """
+    if not resuming or own_at is None or now - own_at > max_age:
+        return False
+    return listing_at is None or listing_at < own_at
+
+
 def offsets_due(
     *,
     stage: str | None,
@@ -144,6 +170,10 @@ class Observer:
     # Whether the last pass read its connectors from a crowd's listing: its
     # next look waits for the next listing (see crowd_poll).
     crowded: bool = False
+    # This job's connectors as it last looked at them itself (own GETs or a
+    # crowd's listing, without error), offsets left out, and when that look
+    # started (monotonic): what a resume is decided on (see takes_own_look).
+    own_look: tuple[float, tuple[ConnectorState, ...]] | None = None
     # The resourceVersion of each object this job read by GET (see backends.watch).
     floors: dict[str, int] = field(default_factory=dict)
     # Whether the last pass read only objects a watch follows, all without
@@ -263,11 +293,27 @@ class Observer:
         crowd = shared.connect_crowds.count(client, id(self)) if transition else 0
         view = connect_view(transition=transition, acted_at=self.acted_at, crowd=crowd)
         self.crowded = view == "crowd"
+        own_look = self.own_look
         if view == "own":
             self.direct_at = self.clock()
             connectors, errors = await client.observe(
                 names, with_offsets=with_offsets, types=self.connector_types
             )
+        elif (
+            view == "listing"
+            and own_look is not None
+            and [c.name for c in own_look[1]] == names
+            and takes_own_look(
+                resuming=not paused and previous.phase == "Paused",
+                own_at=own_look[0],
+                listing_at=shared.connect_listings.kept_at(client),
+                now=self.clock(),
+                max_age=shared.settings.resync_interval,
+            )
+        ):
+            connectors, errors = list(own_look[1]), []
+            if with_offsets:
+                connectors, errors = await client.add_offsets(connectors)
         else:
             if view == "crowd":
                 # A listing started after this job's requests were answered,
@@ -292,6 +338,9 @@ class Observer:
             ]
             if with_offsets and not errors:
                 connectors, errors = await client.add_offsets(connectors)
+        if view != "listing" and self.direct_at is not None:
+            looked = tuple(replace(c, offsets=None) for c in connectors)
+            self.own_look = (self.direct_at, looked) if not errors else None
         if with_offsets and not errors:
             self.offsets_read_at = self.clock()
             self.offsets_read_since_paused = previous.phase == "Paused"
