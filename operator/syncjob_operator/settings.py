@@ -106,10 +106,11 @@ class Settings(BaseSettings):
         "system (glibc malloc_trim); 0 disables.",
     )
     # Measured at 1,000 jobs (tests/bench/test_startup_bench.py): RSS at the
-    # end of start-up 289 MiB unbounded, 275 at 50, 236 at 10, and every job
-    # Running no later (12.2, 10.0, 10.9 s): the API server is the pace.
+    # end of start-up 289 MiB unbounded, 275 at 50, 236 at 10, 220 at 5, and
+    # every job Running no later (12.2, 10.0, 10.9 s; 13.4 at 10 and 13.6 at
+    # 5 in one later run): the API server is the pace.
     first_pass_concurrency: int = Field(
-        default=10,
+        default=5,
         ge=0,
         description="How many SyncJobs take their first pass at once after a start "
         "(bounds the start-up's memory peak); 0: no bound.",
