@@ -9,10 +9,12 @@ server runs in a thread, so a test may drive the client from any event loop.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from syncjob_operator.backends.connect import ConnectClient
 
 # (method, path, query) -> (status code, body)
 Answer = Callable[[str, str, str], tuple[int, bytes]]
@@ -61,3 +63,14 @@ def serving(answer: Answer) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@asynccontextmanager
+async def connect_client(answer: Answer) -> AsyncIterator[ConnectClient]:
+    """The operator's Connect client of a server answering with ``answer``; closed after."""
+    with serving(answer) as url:
+        client = ConnectClient(url)
+        try:
+            yield client
+        finally:
+            await client.aclose()

@@ -116,14 +116,7 @@ class ConnectClient:
     storm of 200 connectors makes ~500 requests on one event loop.
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        auth: ConnectAuth | None = None,
-        timeout: float = 10.0,
-        pool: int = POOL,
-    ) -> None:
+    def __init__(self, url: str, *, auth: ConnectAuth | None = None, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
         # False once Connect said it has no GET /connectors/{n}/offsets (older than 3.5).
         self.serves_offsets = True
@@ -142,7 +135,6 @@ class ConnectClient:
             if auth.ca_pem:
                 self._tls = ssl.create_default_context(cadata=auth.ca_pem)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._pool = pool
         # Made on the first request: an aiohttp session belongs to the event
         # loop it was made in, and a client may be made before one runs.
         self._session: aiohttp.ClientSession | None = None
@@ -150,7 +142,7 @@ class ConnectClient:
         # Requests wait here for one of the pool's connections, with a bound
         # of their own: a wait in the connector's pool would count against
         # the request's timeout and say nothing about why.
-        self._slots = asyncio.Semaphore(pool)
+        self._slots = asyncio.Semaphore(POOL)
         self._pool_wait = timeout
 
     async def aclose(self) -> None:
@@ -169,7 +161,7 @@ class ConnectClient:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=self._pool, ssl=self._tls),
+                connector=aiohttp.TCPConnector(limit=POOL, ssl=self._tls),
                 # aiohttp would label a PUT's empty body application/octet-stream,
                 # which Connect answers with 415; httpx sent no Content-Type.
                 skip_auto_headers=("Content-Type",),

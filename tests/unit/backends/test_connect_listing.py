@@ -71,15 +71,11 @@ def answering(
             return 404, b'{"message": "Connector gone not found"}'
         return code, json.dumps(body).encode()
 
-    async def scenario(url: str) -> T:
-        client = ConnectClient(url)
-        try:
+    async def scenario() -> T:
+        async with stub_http.connect_client(answer) as client:
             return await run(client)
-        finally:
-            await client.aclose()
 
-    with stub_http.serving(answer) as url:
-        return asyncio.run(scenario(url)), asked
+    return asyncio.run(scenario()), asked
 
 
 def test_a_listing_reads_every_connector_with_its_type_and_drops_the_config() -> None:

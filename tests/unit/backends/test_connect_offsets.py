@@ -43,12 +43,8 @@ async def client_answering(
         code, body = (200, STATUS) if path.endswith("/status") else offsets
         return code, json.dumps(body).encode()
 
-    with stub_http.serving(answer) as url:
-        client = ConnectClient(url)
-        try:
-            yield client, asked
-        finally:
-            await client.aclose()
+    async with stub_http.connect_client(answer) as client:
+        yield client, asked
 
 
 async def test_a_connect_serving_offsets_is_read() -> None:
