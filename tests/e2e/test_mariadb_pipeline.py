@@ -76,8 +76,8 @@ def master_status(server: mariadb.MariaDBServer) -> tuple[str, int]:
     return str(row[0]), int(row[1])
 
 
-def create_table(server: mariadb.MariaDBServer, db: str, n: int) -> str:
-    """``db.items`` with rows 1..n; returns ``db.items``."""
+def create_table(server: mariadb.MariaDBServer, db: str, n: int, *, name_width: int = 0) -> str:
+    """``db.items`` with rows 1..n, names padded to ``name_width``; returns ``db.items``."""
     with server.connect() as conn, conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE {db}")
         cur.execute(
@@ -85,7 +85,7 @@ def create_table(server: mariadb.MariaDBServer, db: str, n: int) -> str:
         )
         cur.executemany(
             f"INSERT INTO {db}.items VALUES (%s, %s, %s)",
-            [(i, f"row-{i}", i) for i in range(1, n + 1)],
+            [(i, f"row-{i}".ljust(name_width, "."), i) for i in range(1, n + 1)],
         )
     return f"{db}.items"
 
@@ -188,8 +188,13 @@ def mongo(p: pipeline.Pipeline) -> Iterator[Any]:
 def test_snapshot_then_cdc_mirrors_source(
     p: pipeline.Pipeline, src: MariaDBSource, mongo: Any
 ) -> None:
-    n = 600
-    table = create_table(src.server, "msmoke", n)
+    # MariaDB sends a result set in network buffers of 16 KiB
+    # (net_buffer_length), so a slow SELECT of small rows reaches Debezium in
+    # one burst at its end, and the Snapshot-stage offsets live for well under
+    # a second.  Wide rows (about 80 bytes on the wire) fill a buffer every
+    # ~200 rows: the snapshot's rows flow, and its offsets flush, all along.
+    n = 1200
+    table = create_table(src.server, "msmoke", n, name_width=60)
     col = mongo["msmoke"]["items"]
     # No writes from here until CDC: the snapshot must start at this position.
     file0, pos0 = master_status(src.server)
@@ -199,13 +204,13 @@ def test_snapshot_then_cdc_mirrors_source(
         "msmoke-sink",
         p.mongo_sink_config(topics=[f"msmoke.{table}"], database="msmoke", collection="items"),
     )
-    # 600 x 15 ms: a snapshot that lasts long enough to be seen in the offsets.
+    # 1,200 x 8 ms: a snapshot that lasts long enough to be seen in the offsets.
     source = src.source_config(
         kafka_bootstrap=p.kafka.bootstrap,
         topic_prefix="msmoke",
         tables=[table],
         server_id=5401,
-        **connectors.slow_snapshot_overrides(table, sleep_per_row_s=0.015, dialect="mariadb"),
+        **connectors.slow_snapshot_overrides(table, sleep_per_row_s=0.008, dialect="mariadb"),
     )
     t0 = time.monotonic()
     p.connect.put_connector("msmoke-source", source)
