@@ -19,8 +19,12 @@ The floor of each figure is a bare script (tests/helpers/scale.py) making
 the same calls for the same objects and waiting for the same end state, in
 the same run and before the operator starts: PATCH /scale per Deployment
 (or PUT /connectors/{n}/pause|resume per connector), waited for by a watch
-(or one ``GET /connectors?expand=status`` every 100 ms); for the start-up,
-one read of each job's workload (connector) and one status write per job.
+(or one ``GET /connectors?expand=status`` every 100 ms), then a status write
+and an Event per job; before a connector's PUT pause, a read of its offsets
+(what the operator decides a pause on: it never pauses a snapshot).  For
+the start-up, one read of each job's workload (connector) and one status
+write per job.  The storms are also printed against the floor without the
+reads and Events, and against the backend's calls alone.
 
 Printed: start-up convergence, pause and resume storms, the operator's RSS
 and CPU seconds, and when idle for 60 s the SyncJob status writes, the
@@ -74,6 +78,9 @@ class Floor:
     pause: Callable[[], None]
     resume: Callable[[], None]
     observe: Callable[[str], None]  # one read of a job's backend, as at start-up
+    # The pause with the reads the operator makes before its calls (a
+    # connector's offsets: a pause is decided on them); None: the same as ``pause``.
+    pause_with_reads: Callable[[], None] | None = None
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -101,28 +108,34 @@ def run_fleet(
         watch.wait("SyncJobs listed", lambda _: True, names=names, timeout=120)
 
         def floor_storm(
-            paused: bool, phase: str, backend: Callable[[], None]
+            paused: bool, phase: str, backend: Callable[[], None], *, events: bool
         ) -> tuple[float, float]:
             """The bare controller's storm: (whole, backend part).
 
             The same calls as the operator's and the same end state: the
             user's spec patch of every job, the backend's calls and wait,
-            one status patch per job, every job's phase seen by the watch.
+            one status patch per job (and, with ``events``, one Event, as the
+            operator posts one per phase change), every job's phase seen by
+            the watch.
             """
             t0, wall0 = time.perf_counter(), time.time()
             audit_at = p.plane.audit_log.stat().st_size
             cpu0 = scale.cpu_by_component()
             generations = scale.patch_paused_all(api, ns, names, paused)
             backend_s = timed(backend)
-            scale.in_parallel(
-                lambda n: api.request(
+
+            def report(n: str) -> None:
+                obj = api.request(
                     "PATCH",
                     scale.syncjobs_path(ns, n) + "/status",
                     {"status": {"phase": phase, "observedGeneration": generations[n]}},
                     headers=scale.MERGE,
-                ),
-                names,
-            )
+                )
+                if events:
+                    before = "Running" if paused else "Paused"
+                    scale.post_event(api, ns, obj, phase, f"Phase {before} -> {phase}. ")
+
+            scale.in_parallel(report, names)
             watch.wait(
                 f"floor: every job {phase}",
                 scale.phase_is(phase, generations),
@@ -138,8 +151,15 @@ def run_fleet(
                     print(f"  floor {phase} storm timeline: {line}")
             return whole, backend_s
 
-        floor_pause, backend_pause = floor_storm(True, "Paused", floor.pause)
-        floor_resume, backend_resume = floor_storm(False, "Running", floor.resume)
+        # Two floors: the backend calls and status writes alone, then with
+        # what else the operator must do, the same calls: the reads a pause
+        # is decided on, and an Event per job.
+        bare_pause, backend_pause = floor_storm(True, "Paused", floor.pause, events=False)
+        bare_resume, backend_resume = floor_storm(False, "Running", floor.resume, events=False)
+        floor_pause, _ = floor_storm(
+            True, "Paused", floor.pause_with_reads or floor.pause, events=True
+        )
+        floor_resume, _ = floor_storm(False, "Running", floor.resume, events=True)
 
         def floor_start() -> None:
             def one(name: str) -> None:
@@ -233,6 +253,15 @@ def run_fleet(
             floor=floor_resume,
             max_ratio=1.2,
         )
+        table.add(
+            "pause storm, against the floor without reads and Events", pause, "s", floor=bare_pause
+        )
+        table.add(
+            "resume storm, against the floor without reads and Events",
+            resume,
+            "s",
+            floor=bare_resume,
+        )
         table.add("pause storm, against its backend calls alone", pause, "s", floor=backend_pause)
         table.add(
             "resume storm, against its backend calls alone", resume, "s", floor=backend_resume
@@ -317,11 +346,18 @@ def test_connect_fleet(plane: Plane) -> None:
 
         all_in("RUNNING")
 
-        def storm(verb: str, state: str, via: httpx.Client) -> Callable[[], None]:
+        def storm(
+            verb: str, state: str, via: httpx.Client, *, reads: bool = False
+        ) -> Callable[[], None]:
+            """Every connector's PUT at once; with ``reads``, each after a read of its offsets."""
+
+            def one(n: str) -> None:
+                if reads:
+                    via.get(f"/connectors/{n}/offsets").raise_for_status()
+                via.put(f"/connectors/{n}/{verb}").raise_for_status()
+
             def go() -> None:
-                scale.in_parallel(
-                    lambda n: via.put(f"/connectors/{n}/{verb}").raise_for_status(), names
-                )
+                scale.in_parallel(one, names)
                 all_in(state)
 
             return go
@@ -390,7 +426,12 @@ def test_connect_fleet(plane: Plane) -> None:
             table,
             ns,
             jobs,
-            Floor(storm("pause", "PAUSED", proxied), storm("resume", "RUNNING", proxied), observe),
+            Floor(
+                storm("pause", "PAUSED", proxied),
+                storm("resume", "RUNNING", proxied),
+                observe,
+                pause_with_reads=storm("pause", "PAUSED", proxied, reads=True),
+            ),
             lambda: all_in("PAUSED"),
             lambda: all_in("RUNNING"),
             requests,

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -331,6 +331,36 @@ def storm(
     phase = "Paused" if paused else "Running"
     generations = patch_paused_all(api, ns, names, paused)
     watch.wait(f"every job {phase}", phase_is(phase, generations), names=names, timeout=timeout)
+
+
+def post_event(api: Api, ns: str, obj: Mapping[str, Any], reason: str, message: str) -> None:
+    """One core/v1 Event about ``obj``, shaped as the operator posts its own (through Kopf)."""
+    now = datetime.now(UTC).isoformat()
+    meta = obj["metadata"]
+    api.request(
+        "POST",
+        f"/api/v1/namespaces/{ns}/events",
+        {
+            "metadata": {"namespace": ns, "generateName": "floor-event-"},
+            "action": "Action?",
+            "type": "Normal",
+            "reason": reason,
+            "message": message,
+            "reportingComponent": "floor",
+            "reportingInstance": "floor",
+            "source": {"component": "floor"},
+            "involvedObject": {
+                "apiVersion": obj["apiVersion"],
+                "kind": obj["kind"],
+                "name": meta["name"],
+                "namespace": ns,
+                "uid": meta["uid"],
+            },
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "eventTime": now,
+        },
+    )
 
 
 def scale_all(api: Api, ns: str, replicas: Mapping[str, int]) -> None:
