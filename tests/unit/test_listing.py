@@ -40,6 +40,12 @@ class Fetch:
         return n
 
 
+async def settle() -> None:
+    """Let every task that can run, run (a request's task starts a turn after its ask)."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
 def listings(clock: Clock) -> SingleFlight[object, int | BackendError]:
     return SingleFlight(keep=lambda v: not isinstance(v, BackendError), clock=clock)
 
@@ -198,6 +204,65 @@ def test_a_poll_in_a_storm_joins_the_listing_on_its_way_however_old() -> None:
 
     assert asyncio.run(run()) == [1, 1, 2]
     assert fetch.count == 2
+
+
+def test_spaced_asks_queue_one_request_behind_the_one_on_its_way() -> None:
+    """In a storm, every job needs a listing started after its own PUTs.
+
+    With spacing, those that come while one is on its way all wait for one
+    queued request, started once that one is answered: two listings for
+    six askers, not six.  One that comes after the queued request has
+    started, and needs a newer one, queues the next rather than joining it.
+    """
+    clock, fetch, key = Clock(), Fetch(), Key()
+    cache = listings(clock)
+
+    def ask(at: float) -> asyncio.Future[int | BackendError]:
+        return asyncio.ensure_future(
+            cache.get(key, fetch, max_age=0.1, not_before=at, join_after=at, spacing=0.01)
+        )
+
+    async def run() -> list[int | BackendError]:
+        fetch.gate.clear()
+        first = ask(99.0)
+        await settle()
+        clock.now = 100.5  # the first listing has been on its way for 0.5 s
+        storm = [ask(100.05 + i / 10) for i in range(5)]  # each acted after it started
+        await settle()
+        assert fetch.count == 1  # queued, not started beside the one on its way
+        fetch.gate.set()
+        answers = list(await asyncio.gather(first, *storm))
+        # The queued (second) request has been answered; one gated third,
+        # asked for by a job that acted after the second started.
+        fetch.gate.clear()
+        clock.now = 101.0
+        late = ask(100.9)
+        await asyncio.sleep(0.05)  # past the spacing: the queued request starts
+        assert fetch.count == 3
+        fetch.gate.set()
+        return [*answers, await late]
+
+    assert asyncio.run(run()) == [1, 2, 2, 2, 2, 2, 3]
+    assert fetch.count == 3
+
+
+def test_without_spacing_a_newer_need_starts_a_request_at_once() -> None:
+    """A converged job's resync (no spacing) never waits behind a queue."""
+    clock, fetch, key = Clock(), Fetch(), Key()
+    cache = listings(clock)
+
+    async def run() -> list[int | BackendError]:
+        fetch.gate.clear()
+        first = asyncio.ensure_future(cache.get(key, fetch, max_age=30, not_before=99.0))
+        await settle()
+        clock.now = 100.5
+        newer = asyncio.ensure_future(cache.get(key, fetch, max_age=30, not_before=100.2))
+        await settle()
+        assert fetch.count == 2
+        fetch.gate.set()
+        return list(await asyncio.gather(first, newer))
+
+    assert asyncio.run(run()) == [1, 2]
 
 
 # Each row: (time, who) of each poll, and the count each poll is told.

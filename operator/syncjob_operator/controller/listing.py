@@ -53,6 +53,8 @@ class _Entry(Generic[T]):
     # The request on its way, and when it started.
     flight: asyncio.Future[T] | None = None
     flight_started: float = float("-inf")
+    # The one request queued behind it (spaced asks, see SingleFlight.get).
+    queued: asyncio.Future[T] | None = None
 
 
 @dataclass
@@ -79,12 +81,21 @@ class SingleFlight(Generic[K, T]):
         max_age: float,
         not_before: float | None = None,
         join_after: float | None = None,
+        spacing: float = 0.0,
     ) -> T:
         """The value for ``key``: started within ``max_age`` and not before ``not_before``.
 
         ``join_after``: a request on its way that started at or after this is
         waited for, however old (a poll's own interval is its age limit;
         starting another while one is on its way would only pile them up).
+
+        ``spacing``: a new request starts only once the one on its way is
+        answered and ``spacing`` seconds after it started; every asker that
+        needs a newer value meanwhile joins the one queued request.  A storm's
+        jobs each need a listing started after their own PUTs: without it
+        each new asker started one beside the listing on its way (56
+        listings of 200 connectors in a 4 s pause storm, the worker's CPU
+        spent on them rather than on the pauses).
         """
         entry = self._entries.get(key)
         if entry is None:
@@ -95,12 +106,36 @@ class SingleFlight(Generic[K, T]):
             oldest = max(oldest, not_before)
         if entry.value is not None and entry.started >= oldest:
             return entry.value
+        if entry.queued is not None and not entry.queued.done():
+            # It starts later than now, so after anything this asker saw.
+            return await asyncio.shield(entry.queued)
         flight = entry.flight
         joins_from = oldest if join_after is None else join_after
-        if flight is None or flight.done() or entry.flight_started < joins_from:
-            flight = self._start(entry, fetch, now)
+        on_its_way = flight is not None and not flight.done()
+        if flight is not None and on_its_way and entry.flight_started >= joins_from:
+            return await asyncio.shield(flight)
+        if spacing > 0 and (on_its_way or now < entry.flight_started + spacing):
+            entry.queued = asyncio.ensure_future(self._trail(entry, fetch, spacing))
+            return await asyncio.shield(entry.queued)
         # shield: one asker cancelled (its job deleted) does not cancel the others' request.
-        return await asyncio.shield(flight)
+        return await asyncio.shield(self._start(entry, fetch, now))
+
+    async def _trail(
+        self, entry: _Entry[T], fetch: Callable[[], Awaitable[T]], spacing: float
+    ) -> T:
+        """The queued request: after the one on its way, and ``spacing`` after its start."""
+        prior = entry.flight
+        if prior is not None and not prior.done():
+            # Its outcome is its own askers'; this one only waits for it to end.
+            await asyncio.wait((prior,))
+        delay = entry.flight_started + spacing - self.clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        flight = self._start(entry, fetch, self.clock())
+        # From here an asker finds this request on its way (and, if it needs
+        # a newer one, queues the next): it started before that asker's ask.
+        entry.queued = None
+        return await flight
 
     def kept_at(self, key: K) -> float | None:
         """When the request of the value kept for ``key`` started; None when none is kept."""

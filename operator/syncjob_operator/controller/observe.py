@@ -53,10 +53,11 @@ DIRECT_PHASES = ("Pausing", "Resuming")
 # From this many jobs in transition on one Connect cluster at once, they poll
 # its shared listing rather than each its own connectors (see listing.py).
 CROWD_FOR_LISTING = 4
-# How old a listing a crowd's poll may take.  Each listing costs the worker
-# the status of every connector on it: polled at the single-job rate (10 ms)
-# by a crowd, they ran back to back (94 listings of 200 connectors in one
-# 7 s pause storm), CPU taken from the pauses themselves.
+# How old a listing a crowd's poll may take, and how far apart a crowd's
+# listings start.  Each listing costs the worker the status of every
+# connector on it: polled at the single-job rate (10 ms) by a crowd, they
+# ran back to back (94 listings of 200 connectors in one 7 s pause storm),
+# CPU taken from the pauses themselves.
 CROWD_LISTING_AGE = 0.1
 
 
@@ -322,15 +323,17 @@ class Observer:
                 max_age = max(shared.settings.transition_poll_min, CROWD_LISTING_AGE)
                 not_before = self.acted_at
                 join_after = self.acted_at
+                spacing = CROWD_LISTING_AGE
             else:
                 max_age, not_before = shared.settings.resync_interval, self.direct_at
-                join_after = None
+                join_after, spacing = None, 0.0
             listed = await shared.connect_listings.get(
                 client,
                 client.listing,
                 max_age=max_age,
                 not_before=not_before,
                 join_after=join_after,
+                spacing=spacing,
             )
             connectors, errors = client.from_listing(names, listed)
             connectors = [
