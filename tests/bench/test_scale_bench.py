@@ -23,8 +23,13 @@ the same run and before the operator starts: PATCH /scale per Deployment
 and an Event per job; before a connector's PUT pause, a read of its offsets
 (what the operator decides a pause on: it never pauses a snapshot).  For
 the start-up, one read of each job's workload (connector) and one status
-write per job.  The storms are also printed against the floor without the
-reads and Events, and against the backend's calls alone.
+write per job, before the storms.  For Connect jobs the floor's status
+writes are the operator's own (its decision, given the state the floor
+waited for: ``scale.OperatorStatus``), so that both sides update objects
+of the same size; the scale fleet's floor writes the phase and generation
+alone.  The storms are also printed against the floor's smallest calls (no
+reads, no Events, the phase and generation alone) and against the
+backend's calls alone.
 
 Printed: start-up convergence, pause and resume storms, the operator's RSS
 and CPU seconds, and when idle for 60 s the SyncJob status writes, the
@@ -81,6 +86,9 @@ class Floor:
     # The pause with the reads the operator makes before its calls (a
     # connector's offsets: a pause is decided on them); None: the same as ``pause``.
     pause_with_reads: Callable[[], None] | None = None
+    # The status patch the operator writes for a job (name, paused,
+    # generation); None: the phase and generation alone.
+    status: Callable[[str, bool, int], dict[str, Any]] | None = None
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -107,16 +115,41 @@ def run_fleet(
     try:
         watch.wait("SyncJobs listed", lambda _: True, names=names, timeout=120)
 
+        def status_patch(name: str, paused: bool, generation: int, *, same: bool) -> Any:
+            """The floor's status write: the operator's own (``same``), or phase and generation."""
+            body = {"phase": "Paused" if paused else "Running", "observedGeneration": generation}
+            if same and floor.status is not None:
+                body = floor.status(name, paused, generation)
+            return api.request(
+                "PATCH",
+                scale.syncjobs_path(ns, name) + "/status",
+                {"status": body},
+                headers=scale.MERGE,
+            )
+
+        def floor_start() -> None:
+            def one(name: str) -> None:
+                floor.observe(name)
+                generation = int(watch.objects[name]["metadata"]["generation"])
+                status_patch(name, False, generation, same=True)
+
+            scale.in_parallel(one, names)
+            watch.wait("floor: every phase", scale.has_phase, names=names, timeout=STORM_TIMEOUT_S)
+
+        # First, as the operator's start-up does, each job gets its status:
+        # the storms' spec patches then update objects of the operator's size.
+        floor_startup = timed(floor_start)
+
         def floor_storm(
-            paused: bool, phase: str, backend: Callable[[], None], *, events: bool
+            paused: bool, phase: str, backend: Callable[[], None], *, same: bool
         ) -> tuple[float, float]:
             """The bare controller's storm: (whole, backend part).
 
             The same calls as the operator's and the same end state: the
             user's spec patch of every job, the backend's calls and wait,
-            one status patch per job (and, with ``events``, one Event, as the
-            operator posts one per phase change), every job's phase seen by
-            the watch.
+            one status patch per job (with ``same``, the operator's own and
+            an Event, as the operator posts one per phase change), every
+            job's phase seen by the watch.
             """
             t0, wall0 = time.perf_counter(), time.time()
             audit_at = p.plane.audit_log.stat().st_size
@@ -125,13 +158,8 @@ def run_fleet(
             backend_s = timed(backend)
 
             def report(n: str) -> None:
-                obj = api.request(
-                    "PATCH",
-                    scale.syncjobs_path(ns, n) + "/status",
-                    {"status": {"phase": phase, "observedGeneration": generations[n]}},
-                    headers=scale.MERGE,
-                )
-                if events:
+                obj = status_patch(n, paused, generations[n], same=same)
+                if same:
                     before = "Running" if paused else "Paused"
                     scale.post_event(api, ns, obj, phase, f"Phase {before} -> {phase}. ")
 
@@ -151,30 +179,16 @@ def run_fleet(
                     print(f"  floor {phase} storm timeline: {line}")
             return whole, backend_s
 
-        # Two floors: the backend calls and status writes alone, then with
-        # what else the operator must do, the same calls: the reads a pause
-        # is decided on, and an Event per job.
-        bare_pause, backend_pause = floor_storm(True, "Paused", floor.pause, events=False)
-        bare_resume, backend_resume = floor_storm(False, "Running", floor.resume, events=False)
+        # Two floors: the backend calls with the smallest status writes; then
+        # the same calls as the operator's: the reads a pause is decided on,
+        # the operator's own status, an Event per job.
+        bare_pause, backend_pause = floor_storm(True, "Paused", floor.pause, same=False)
+        bare_resume, backend_resume = floor_storm(False, "Running", floor.resume, same=False)
         floor_pause, _ = floor_storm(
-            True, "Paused", floor.pause_with_reads or floor.pause, events=True
+            True, "Paused", floor.pause_with_reads or floor.pause, same=True
         )
-        floor_resume, _ = floor_storm(False, "Running", floor.resume, events=True)
+        floor_resume, _ = floor_storm(False, "Running", floor.resume, same=True)
 
-        def floor_start() -> None:
-            def one(name: str) -> None:
-                floor.observe(name)
-                api.request(
-                    "PATCH",
-                    scale.syncjobs_path(ns, name) + "/status",
-                    {"status": {"phase": "Running"}},
-                    headers=scale.MERGE,
-                )
-
-            scale.in_parallel(one, names)
-            watch.wait("floor: every phase", scale.has_phase, names=names, timeout=STORM_TIMEOUT_S)
-
-        floor_startup = timed(floor_start)
         # Undone before the operator comes: it starts from SyncJobs it never saw.
         scale.clear_status(api, watch, ns, names)
 
@@ -253,11 +267,9 @@ def run_fleet(
             floor=floor_resume,
             max_ratio=1.2,
         )
+        table.add("pause storm, against the floor's smallest calls", pause, "s", floor=bare_pause)
         table.add(
-            "pause storm, against the floor without reads and Events", pause, "s", floor=bare_pause
-        )
-        table.add(
-            "resume storm, against the floor without reads and Events",
+            "resume storm, against the floor's smallest calls",
             resume,
             "s",
             floor=bare_resume,
@@ -374,6 +386,10 @@ def test_connect_fleet(plane: Plane) -> None:
             rest.get(f"/connectors/{job}/status").raise_for_status()
 
         jobs = {n: scale.connect_job(n, proxy.url, n) for n in names}
+        worker_id = rest.get(f"/connectors/{names[0]}/status").json()["connector"]["worker_id"]
+        statuses = {
+            n: scale.OperatorStatus(jobs[n]["spec"], connector=n, worker=worker_id) for n in names
+        }
 
         def timeline(
             paused: bool, since: float, audit_at: int, reported: Mapping[str, float]
@@ -431,6 +447,9 @@ def test_connect_fleet(plane: Plane) -> None:
                 storm("resume", "RUNNING", proxied),
                 observe,
                 pause_with_reads=storm("pause", "PAUSED", proxied, reads=True),
+                status=lambda n, paused, generation: statuses[n].patch(
+                    paused=paused, generation=generation
+                ),
             ),
             lambda: all_in("PAUSED"),
             lambda: all_in("RUNNING"),

@@ -26,6 +26,10 @@ from typing import Any
 import httpx
 import yaml
 
+from syncjob_operator.api import jobstatus, v1alpha1
+from syncjob_operator.decide import plan, reconcile
+from syncjob_operator.decide.observed import ConnectorState, ConnectState, Observed, TaskState
+from syncjob_operator.decide.patch import merge_patch
 from tests.env.connect import FILE_SOURCE_CLASS
 from tests.helpers import manifests
 
@@ -266,6 +270,46 @@ def connect_job(name: str, url: str, connector: str) -> dict[str, Any]:
     """A SyncJob that pauses one connector through Kafka Connect's REST API."""
     spec = {"paused": False, "connect": {"url": url, "connectors": [connector]}}
     return manifests.syncjob(name, spec)
+
+
+@dataclass
+class OperatorStatus:
+    """The status patches the operator writes for one Connect job, for a floor to write the same.
+
+    A floor that writes ``{"phase": ...}`` alone keeps its objects small, so
+    its own spec and status patches cost the API server less than the
+    operator's do (every update decodes, validates and diffs the managed
+    fields of the whole object: the operator's status is ~1.4 KiB).  The
+    operator's own decision, given the connector in the state the floor
+    waited for, says what it would write; each patch is the difference from
+    the last, as the operator sends it.
+    """
+
+    spec: dict[str, Any]
+    connector: str
+    worker: str
+    last_model: jobstatus.SyncJobStatus = field(default_factory=jobstatus.SyncJobStatus)
+    last: dict[str, Any] = field(default_factory=dict)
+
+    def patch(self, *, paused: bool, generation: int) -> dict[str, Any]:
+        state: ConnectState = "PAUSED" if paused else "RUNNING"
+        connector = ConnectorState(
+            name=self.connector,
+            state=state,
+            type="source",
+            worker_id=self.worker,
+            tasks=(TaskState(0, state, self.worker),),
+            offsets=({"position": 1},),
+        )
+        decided = reconcile.decide(
+            v1alpha1.parse_spec({**self.spec, "paused": paused}),
+            Observed(connectors=(connector,), connector_types={self.connector: "source"}),
+            plan.Context(generation=generation, now=datetime.now(UTC), previous=self.last_model),
+        )
+        new = v1alpha1.dump(decided.status)
+        patch = merge_patch(self.last, new)
+        self.last_model, self.last = decided.status, new
+        return patch
 
 
 def file_source(directory: Path, name: str, topic: str) -> dict[str, str]:
