@@ -253,31 +253,16 @@ def run_fleet(
         per_min = 60.0 / window
 
         table.add("start-up (spawn -> every job Running)", startup, "s", floor=floor_startup)
-        table.add(
-            "pause storm (patch all -> every job Paused)",
-            pause,
-            "s",
-            floor=floor_pause,
-            max_ratio=1.2,
-        )
-        table.add(
-            "resume storm (-> every job Running, Ready)",
-            resume,
-            "s",
-            floor=floor_resume,
-            max_ratio=1.2,
-        )
-        table.add("pause storm, against the floor's smallest calls", pause, "s", floor=bare_pause)
-        table.add(
-            "resume storm, against the floor's smallest calls",
-            resume,
-            "s",
-            floor=bare_resume,
-        )
-        table.add("pause storm, against its backend calls alone", pause, "s", floor=backend_pause)
-        table.add(
-            "resume storm, against its backend calls alone", resume, "s", floor=backend_resume
-        )
+        storms: list[tuple[str, float, float, float | None]] = [
+            ("pause storm (patch all -> every job Paused)", pause, floor_pause, 1.2),
+            ("resume storm (-> every job Running, Ready)", resume, floor_resume, 1.2),
+            ("pause storm, against the floor's smallest calls", pause, bare_pause, None),
+            ("resume storm, against the floor's smallest calls", resume, bare_resume, None),
+            ("pause storm, against its backend calls alone", pause, backend_pause, None),
+            ("resume storm, against its backend calls alone", resume, backend_resume, None),
+        ]
+        for figure, ours, floor_s, max_ratio in storms:
+            table.add(figure, ours, "s", floor=floor_s, max_ratio=max_ratio)
         table.add("RSS after start-up", rss_startup, "MiB", max_value=250)
         table.add("RSS after the storms", rss_storms, "MiB", max_value=250)
         table.add("RSS after 60 s idle", rss_idle, "MiB", max_value=250)
