@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import yaml
 
-from syncjob_operator.api import jobstatus, v1alpha1
+from syncjob_operator.api import v1alpha1
 from syncjob_operator.decide import plan, reconcile
 from syncjob_operator.decide.observed import ConnectorState, ConnectState, Observed, TaskState
 from syncjob_operator.decide.patch import merge_patch
@@ -288,8 +288,7 @@ class OperatorStatus:
     spec: dict[str, Any]
     connector: str
     worker: str
-    last_model: jobstatus.SyncJobStatus = field(default_factory=jobstatus.SyncJobStatus)
-    last: dict[str, Any] = field(default_factory=dict)
+    last: dict[str, Any] = field(default_factory=dict)  # the status as last written
 
     def patch(self, *, paused: bool, generation: int) -> dict[str, Any]:
         state: ConnectState = "PAUSED" if paused else "RUNNING"
@@ -304,11 +303,15 @@ class OperatorStatus:
         decided = reconcile.decide(
             v1alpha1.parse_spec({**self.spec, "paused": paused}),
             Observed(connectors=(connector,), connector_types={self.connector: "source"}),
-            plan.Context(generation=generation, now=datetime.now(UTC), previous=self.last_model),
+            plan.Context(
+                generation=generation,
+                now=datetime.now(UTC),
+                previous=v1alpha1.parse_status(self.last),
+            ),
         )
         new = v1alpha1.dump(decided.status)
         patch = merge_patch(self.last, new)
-        self.last_model, self.last = decided.status, new
+        self.last = new
         return patch
 
 
