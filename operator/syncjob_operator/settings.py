@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     status_hold: float = Field(
         default=1.0,
         description="A pause or resume that lands within this many seconds is reported "
-        "once, at its end (one status write and one Event); 0 reports every step.",
+        "once, at its end (one status write and one Event); three times as long for a job "
+        "among several in transition on one Connect cluster; 0 reports every step.",
     )
     transition_timeout: float = Field(
         default=300.0, description="Bound on a pause or resume before it is reported as Stalled."

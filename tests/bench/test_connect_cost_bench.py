@@ -12,7 +12,9 @@ the Kafka broker behind it) spent on it:
   connector's config);
 - ``GET /connectors/{n}/status`` and ``GET /connectors/{n}/offsets`` for
   each connector, one at a time and 16 at a time (the operator's pool);
-- ``PUT /connectors/{n}/pause`` and ``/resume``, 16 at a time.
+- ``PUT /connectors/{n}/pause`` and ``/resume``, 16 at a time;
+- the offsets reads and the PUTs as a storm's come, one every 7.5 ms, sent
+  as they come and gathered into the operator's rounds (``ROUND_SPACING``).
 
 And what the same requests cost the client: the CPU of this process per
 request through the operator's own ``ConnectClient`` (aiohttp), next to a
@@ -28,18 +30,23 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from syncjob_operator.backends.connect import POOL, ConnectClient
+from syncjob_operator.backends.connect import POOL, ROUND_SPACING, ConnectClient
 from syncjob_operator.decide.observed import BackendError
 from tests.env import connect, kafka
 from tests.helpers import polling, scale
 
 CONNECTORS = int(os.environ.get("COST_CONNECTORS", "200"))
 LISTINGS = 20
+# How far apart a storm's requests reach the worker (200 spec patches
+# answered over ~1.5 s), and the rounds they are gathered into.
+SPREAD_S = 0.0075
+ROUND_S = float(os.environ.get("COST_ROUND_S", str(ROUND_SPACING)))
 pytestmark = pytest.mark.timeout(900)
 
 
@@ -120,6 +127,29 @@ def test_what_each_request_costs_the_worker(tmp_path: Path) -> None:
                 timeout=300,
                 interval=0.5,
             )
+        # A storm's requests come as the spec patches reach the operator:
+        # spread out, one every few ms.  The same requests sent as they come,
+        # and gathered into rounds ROUND_S apart.
+        for how, rounds in (("as they come", 0.0), (f"in rounds {ROUND_S:.1f} s apart", ROUND_S)):
+            paths = [f"/connectors/{n}/offsets" for n in names]
+            measure(
+                f"GET offsets, one every {1000 * SPREAD_S:.1f} ms, {how}",
+                CONNECTORS,
+                lambda p=paths, r=rounds: arriving(p, get, every=SPREAD_S, rounds=r),
+            )
+            for verb, state in (("pause", "PAUSED"), ("resume", "RUNNING")):
+                paths = [f"/connectors/{n}/{verb}" for n in names]
+                measure(
+                    f"PUT {verb}, one every {1000 * SPREAD_S:.1f} ms, {how}",
+                    CONNECTORS,
+                    lambda p=paths, r=rounds: arriving(p, put, every=SPREAD_S, rounds=r),
+                )
+                polling.wait_for(
+                    f"every connector {state}",
+                    lambda s=state: scale.connectors_all_in(rest, names, s),
+                    timeout=300,
+                    interval=0.5,
+                )
         lines.extend(client_costs(worker.url, names))
     finally:
         rest.close()
@@ -129,6 +159,24 @@ def test_what_each_request_costs_the_worker(tmp_path: Path) -> None:
         f"\nWhat each request costs one Kafka Connect worker of {CONNECTORS} connectors "
         f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores shared):\n  " + "\n  ".join(lines)
     )
+
+
+def arriving(paths: list[str], send: Callable[[str], None], *, every: float, rounds: float) -> None:
+    """Each path sent at its arrival time (``every`` apart), or at the next round's start."""
+    started = time.perf_counter()
+
+    def one(item: tuple[int, str]) -> None:
+        i, path = item
+        at = i * every
+        if rounds > 0:
+            at = rounds * -(-at // rounds)  # the first round at or after its arrival
+        delay = started + at - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        send(path)
+
+    with ThreadPoolExecutor(POOL * 4) as pool:
+        list(pool.map(one, enumerate(paths)))
 
 
 def client_costs(url: str, names: list[str]) -> list[str]:

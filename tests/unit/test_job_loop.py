@@ -148,6 +148,28 @@ def test_a_pause_that_takes_longer_than_the_hold_says_pausing_then_paused() -> N
     assert changes == ["Phase Running -> Pausing", "Phase Pausing -> Paused"]
 
 
+def test_a_crowds_job_holds_its_pausing_longer() -> None:
+    connect, kube = Connect("RUNNING", obeys=False), StatusOnly()
+    loop, events = job_loop(connect, kube, status_hold=0.5)
+    for other in range(3):  # three more jobs in transition on the same cluster
+        loop.shared.connect_crowds.count(connect, other)
+
+    async def passes() -> None:
+        await loop.step(body(paused=True, status=RUNNING_CDC))
+        await asyncio.sleep(0.55)  # past the hold of a job on its own
+        await loop.step(body(paused=True, status=RUNNING_CDC))
+        assert loop.observer.crowded
+        assert kube.patches == []  # still held
+        connect.states = {"src": "PAUSED", "sink": "PAUSED"}
+        await asyncio.sleep(0.25)  # a crowd's poll reads the next listing
+        await loop.step(body(paused=True, status=RUNNING_CDC))
+
+    asyncio.run(passes())
+    assert [p.get("phase") for p in kube.patches] == ["Paused"]
+    changes = [e.message.split(".")[0] for e in events if e.phase_change is not None]
+    assert changes == ["Phase Running -> Paused"]
+
+
 def test_a_pause_undone_before_it_was_reported_posts_no_phase_event() -> None:
     connect, kube = Connect("RUNNING", obeys=False), StatusOnly()
     loop, events = job_loop(connect, kube)

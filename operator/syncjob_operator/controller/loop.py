@@ -37,7 +37,7 @@ from syncjob_operator.controller.ledger import Ledger
 from syncjob_operator.controller.observe import Observer, crowd_poll
 from syncjob_operator.controller.retention import RetentionProber
 from syncjob_operator.controller.shared import Shared
-from syncjob_operator.controller.status import StatusBook, holds
+from syncjob_operator.controller.status import CROWD_HOLD, StatusBook, holds
 from syncjob_operator.decide import backlog as backlog_measure
 from syncjob_operator.decide import plan as plans
 from syncjob_operator.decide import reconcile, retention, workers
@@ -420,7 +420,7 @@ class JobLoop:
         """Write the plan's status and post its Events, or hold them (:func:`status.holds`)."""
         now = time.monotonic()
         held_for = self.book.held_for(now)
-        if holds(plan.pace, plan.status, held_for=held_for, window=self.settings.status_hold):
+        if holds(plan.pace, plan.status, held_for=held_for, window=self.hold_window):
             self.book.hold(plan.status, list(plan.events), now)
             return
         posting = self.book.to_post(list(plan.events))
@@ -431,7 +431,12 @@ class JobLoop:
     def hold_left(self, now: float) -> float | None:
         """Seconds until a held status must be written (None: nothing is held)."""
         held_for = self.book.held_for(now)
-        return None if held_for is None else max(0.0, self.settings.status_hold - held_for)
+        return None if held_for is None else max(0.0, self.hold_window - held_for)
+
+    @property
+    def hold_window(self) -> float:
+        """How long a step on the way may be held: longer in a crowd (see CROWD_HOLD)."""
+        return self.settings.status_hold * (CROWD_HOLD if self.observer.crowded else 1.0)
 
     async def write_status(self, status: jobstatus.SyncJobStatus) -> None:
         new, patch = self.book.patch(status)
