@@ -53,7 +53,12 @@ def test_backoff(streak: int, delay: float) -> None:
 @pytest.mark.parametrize(
     ("passes", "delays"),
     [
-        # A transition polls from poll_min through the fast window, each wait 15 % longer...
+        # A transition polls at poll_min for its first 100 ms...
+        (
+            [(Pace.TRANSITION, t) for t in (0.0, 0.03, 0.06, 0.099, 0.1)],
+            [0.025, 0.025, 0.025, 0.025, 0.025 * 1.15],
+        ),
+        # ...then through the fast window, each wait 15 % longer...
         (
             [(Pace.TRANSITION, 0.0), (Pace.TRANSITION, 0.5), (Pace.TRANSITION, 1.0)],
             [0.025, 0.025 * 1.15, 0.025 * 1.15**2],
