@@ -32,6 +32,9 @@ class Connect:
         self.states = {"src": state, "sink": state}
         self.obeys = obeys
         self.requests: list[tuple[str, str]] = []
+        # Whether each PUT, and each offsets read, was to go with a crowd's.
+        self.in_rounds: list[bool] = []
+        self.offsets_in_rounds: list[bool] = []
         # What the loop asked for, in order: "status" (its own), "listing", "offsets".
         self.asked: list[str] = []
 
@@ -45,7 +48,12 @@ class Connect:
         )
 
     async def observe(
-        self, names: list[str], *, with_offsets: bool, types: dict[str, str]
+        self,
+        names: list[str],
+        *,
+        with_offsets: bool,
+        types: dict[str, str],
+        in_rounds: bool = False,
     ) -> tuple[list[ConnectorState], list[Any]]:
         self.asked.append("status")
         return [self._state(n, offsets=with_offsets) for n in names], []
@@ -60,13 +68,15 @@ class Connect:
         return [listed[n] for n in names], []
 
     async def add_offsets(
-        self, states: list[ConnectorState]
+        self, states: list[ConnectorState], *, in_rounds: bool = False
     ) -> tuple[list[ConnectorState], list[Any]]:
         self.asked.append("offsets")
+        self.offsets_in_rounds.append(in_rounds)
         return [self._state(c.name, offsets=True) if c.name == "src" else c for c in states], []
 
-    async def request_state(self, name: str, target: str) -> None:
+    async def request_state(self, name: str, target: str, *, in_rounds: bool = False) -> None:
         self.requests.append((name, target))
+        self.in_rounds.append(in_rounds)
         if self.obeys:
             self.states[name] = target
 
@@ -168,6 +178,17 @@ def test_a_crowds_job_holds_its_pausing_longer() -> None:
     assert [p.get("phase") for p in kube.patches] == ["Paused"]
     changes = [e.message.split(".")[0] for e in events if e.phase_change is not None]
     assert changes == ["Phase Running -> Paused"]
+
+
+@pytest.mark.parametrize(("others", "in_rounds"), [(0, False), (2, False), (4, True)])
+def test_a_pause_goes_with_a_crowds_requests_only_in_a_crowd(others: int, in_rounds: bool) -> None:
+    connect, kube = Connect("RUNNING"), StatusOnly()
+    loop, _ = job_loop(connect, kube)
+    for other in range(others):  # jobs in transition on the same cluster
+        loop.shared.connect_crowds.count(connect, other)
+    asyncio.run(loop.step(body(paused=True, status=RUNNING_CDC)))
+    assert connect.offsets_in_rounds == [in_rounds]  # the fresh offsets a pause is decided on
+    assert connect.in_rounds == [in_rounds, in_rounds]  # both PUTs
 
 
 def test_a_pause_undone_before_it_was_reported_posts_no_phase_event() -> None:

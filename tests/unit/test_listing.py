@@ -296,3 +296,15 @@ def test_each_cluster_has_its_own_crowd() -> None:
     crowds = Crowds(clock=clock)
     one, two = Key(), Key()
     assert [crowds.count(one, "a"), crowds.count(two, "b"), crowds.count(one, "c")] == [1, 1, 2]
+
+
+def test_a_crowds_size_counts_the_others_and_adds_no_one() -> None:
+    clock = Clock()
+    crowds = Crowds(window=2.0, clock=clock)
+    key = Key()
+    assert crowds.size(key) == 0
+    crowds.count(key, "a")
+    crowds.count(key, "b")
+    assert [crowds.size(key), crowds.size(key)] == [2, 2]
+    clock.now += 3.0  # neither polled within the window
+    assert crowds.size(key) == 0

@@ -15,9 +15,9 @@ the jobs of the cluster; the offsets have no such expansion.  Not
 a worker of 200 connectors it made a listing cost the worker 38-60 ms of
 CPU instead of 5-6 (tests/bench/test_connect_cost_bench.py).
 
-``GET /offsets`` and the PUTs go in rounds (:mod:`.rounds`): a lone
-request at once, a crowd's together, ``ROUND_SPACING`` apart, which halves
-what they cost the worker in a storm.
+``GET /offsets`` and the PUTs of a crowd (the caller says when: ``in_rounds``)
+go in rounds (:mod:`.rounds`), ``ROUND_SPACING`` apart, which halves what
+they cost the worker in a storm.
 
 Credentials come from a Secret (basic, bearer, CA bundle) and are never put
 into a message: errors carry the status and Connect's own message only.
@@ -276,7 +276,7 @@ class ConnectClient:
             ) from None
 
     async def connector(
-        self, name: str, *, with_offsets: bool, known_type: str | None
+        self, name: str, *, with_offsets: bool, known_type: str | None, in_rounds: bool = False
     ) -> ConnectorState:
         """Status, type and (for sources, when asked) committed offsets of one connector."""
         path = f"/connectors/{quote(name, safe='')}"
@@ -295,16 +295,21 @@ class ConnectClient:
         ctype = known_type or body.get("type")
         offsets: tuple[Mapping[str, Any], ...] | None = None
         if with_offsets and ctype != "sink" and self.serves_offsets:
-            offsets = await self.offsets(name)
+            offsets = await self.offsets(name, in_rounds=in_rounds)
         return replace(state, type=ctype, offsets=offsets)
 
-    async def offsets(self, name: str) -> tuple[Mapping[str, Any], ...] | None:
+    async def offsets(
+        self, name: str, *, in_rounds: bool = False
+    ) -> tuple[Mapping[str, Any], ...] | None:
         """Committed source offsets; None where this Connect cannot serve them (< 3.5).
+
+        ``in_rounds``: with the other offsets reads of a crowd (see rounds.py).
 
         A 404 that names the connector is about the connector (deleted since
         its status was read); any other 404, and a 405, is about the path.
         """
-        await self._offsets_rounds.turn()
+        if in_rounds:
+            await self._offsets_rounds.turn()
         response = await self._call(
             "GET", f"/connectors/{quote(name, safe='')}/offsets", subject=name
         )
@@ -318,10 +323,16 @@ class ConnectClient:
         entries = response.json().get("offsets") or []
         return tuple(e.get("offset") or {} for e in entries if isinstance(e, dict))
 
-    async def request_state(self, name: str, target: ConnectTarget) -> None:
-        """PUT pause | stop | resume.  Accepted is not done: the caller polls the status."""
+    async def request_state(
+        self, name: str, target: ConnectTarget, *, in_rounds: bool = False
+    ) -> None:
+        """PUT pause | stop | resume.  Accepted is not done: the caller polls the status.
+
+        ``in_rounds``: with the other PUTs of a crowd (see rounds.py).
+        """
         verb = _VERB[target]
-        await self._state_rounds.turn()
+        if in_rounds:
+            await self._state_rounds.turn()
         response = await self._call(
             "PUT", f"/connectors/{quote(name, safe='')}/{verb}", subject=name
         )
@@ -398,7 +409,7 @@ class ConnectClient:
         return states, errors
 
     async def add_offsets(
-        self, states: list[ConnectorState]
+        self, states: list[ConnectorState], *, in_rounds: bool = False
     ) -> tuple[list[ConnectorState], list[BackendError]]:
         """These states with the committed offsets of the sources among them, read now.
 
@@ -413,7 +424,8 @@ class ConnectClient:
         if not self.serves_offsets or not wanted:
             return states, []
         results = await asyncio.gather(
-            *(self.offsets(states[i].name) for i in wanted), return_exceptions=True
+            *(self.offsets(states[i].name, in_rounds=in_rounds) for i in wanted),
+            return_exceptions=True,
         )
         out = list(states)
         errors: list[BackendError] = []
@@ -436,11 +448,21 @@ class ConnectClient:
         )
 
     async def observe(
-        self, names: list[str], *, with_offsets: bool, types: dict[str, str]
+        self,
+        names: list[str],
+        *,
+        with_offsets: bool,
+        types: dict[str, str],
+        in_rounds: bool = False,
     ) -> tuple[list[ConnectorState], list[BackendError]]:
         """All of a job's connectors at once; one failing does not hide the others."""
         results = await asyncio.gather(
-            *(self.connector(n, with_offsets=with_offsets, known_type=types.get(n)) for n in names),
+            *(
+                self.connector(
+                    n, with_offsets=with_offsets, known_type=types.get(n), in_rounds=in_rounds
+                )
+                for n in names
+            ),
             return_exceptions=True,
         )
         states: list[ConnectorState] = []

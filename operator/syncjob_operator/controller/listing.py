@@ -184,6 +184,14 @@ class Crowds:
         if seen is None:
             seen = self._seen[key] = {}
         seen[who] = now
+        return self._swept_size(key, seen, now)
+
+    def size(self, key: object) -> int:
+        """How many jobs are in transition on ``key``'s cluster, counting none."""
+        seen = self._seen.get(key)
+        return 0 if seen is None else self._swept_size(key, seen, self.clock())
+
+    def _swept_size(self, key: object, seen: dict[object, float], now: float) -> int:
         if now - self._swept.get(key, float("-inf")) >= self.window / 2:
             self._swept[key] = now
             for gone in [w for w, at in seen.items() if now - at > self.window]:

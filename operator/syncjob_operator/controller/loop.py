@@ -34,7 +34,7 @@ from syncjob_operator.backends.kube import Kube, KubeError
 from syncjob_operator.controller import pacing
 from syncjob_operator.controller.catchup import BacklogProber
 from syncjob_operator.controller.ledger import Ledger
-from syncjob_operator.controller.observe import Observer, crowd_poll
+from syncjob_operator.controller.observe import Observer, crowd_poll, in_a_crowd
 from syncjob_operator.controller.retention import RetentionProber
 from syncjob_operator.controller.shared import Shared
 from syncjob_operator.controller.status import CROWD_HOLD, StatusBook, holds
@@ -396,7 +396,10 @@ class JobLoop:
                 if isinstance(client, BackendError):
                     self.action_errors.append(client)
                 elif isinstance(action, plans.ConnectorAction):
-                    await client.request_state(action.name, action.target)
+                    crowd = self.shared.connect_crowds.size(client)
+                    await client.request_state(
+                        action.name, action.target, in_rounds=in_a_crowd(crowd)
+                    )
                 else:
                     await client.restart_failed(action.name)
             elif isinstance(action, plans.KafkaConnectorAction):

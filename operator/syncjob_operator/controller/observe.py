@@ -63,6 +63,16 @@ CROWD_FOR_LISTING = 4
 CROWD_LISTING_AGE = 0.2
 
 
+def in_a_crowd(jobs_in_transition: int) -> bool:
+    """Whether a job's offsets reads and PUTs go with the crowd's, in rounds.
+
+    Only in a crowd: a lone job's requests go at once, and so do the first
+    passes of a start-up (five at a time, each waiting for a round would
+    take the start-up of 200 connectors from 5 s to 9 s).
+    """
+    return jobs_in_transition >= CROWD_FOR_LISTING
+
+
 def crowd_poll(delay: float, *, crowded: bool) -> float:
     """The wait before a transition's next look: no sooner than the next listing, in a crowd.
 
@@ -295,12 +305,16 @@ class Observer:
         transition = acted or previous.phase in DIRECT_PHASES
         crowd = shared.connect_crowds.count(client, id(self)) if transition else 0
         view = connect_view(transition=transition, acted_at=self.acted_at, crowd=crowd)
+        # A crowd's offsets reads go together (see backends/rounds.py); a
+        # job's first look at a pause is not in transition yet, but the
+        # jobs before it may be.
+        in_rounds = in_a_crowd(crowd if transition else shared.connect_crowds.size(client))
         self.crowded = view == "crowd"
         own_look = self.own_look
         if view == "own":
             self.direct_at = self.clock()
             connectors, errors = await client.observe(
-                names, with_offsets=with_offsets, types=self.connector_types
+                names, with_offsets=with_offsets, types=self.connector_types, in_rounds=in_rounds
             )
         elif (
             view == "listing"
@@ -316,7 +330,7 @@ class Observer:
         ):
             connectors, errors = list(own_look[1]), []
             if with_offsets:
-                connectors, errors = await client.add_offsets(connectors)
+                connectors, errors = await client.add_offsets(connectors, in_rounds=in_rounds)
         else:
             if view == "crowd":
                 # A listing started after this job's requests were answered,
@@ -342,7 +356,7 @@ class Observer:
                 replace(c, type=self.connector_types.get(c.name) or c.type) for c in connectors
             ]
             if with_offsets and not errors:
-                connectors, errors = await client.add_offsets(connectors)
+                connectors, errors = await client.add_offsets(connectors, in_rounds=in_rounds)
         if view != "listing" and self.direct_at is not None:
             looked = tuple(replace(c, offsets=None) for c in connectors)
             self.own_look = (self.direct_at, looked) if not errors else None

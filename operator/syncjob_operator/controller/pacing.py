@@ -53,8 +53,8 @@ from syncjob_operator.settings import Settings
 FAST_GROWTH = 1.15
 # For its first this many seconds a transition polls at transition_poll_min,
 # not growing yet: a resume lands in 30-50 ms, and waits growing from the
-# first poll (10, 11.5, 13.2, 15.2 ms) saw one that landed at 36 ms at 50 ms.
-# At most ten polls more than growing from the start would make.
+# first poll look at 10, 21.5, 34.7 and 49.9 ms, so one that lands at 36 ms
+# is seen at 50.  At most ten polls more than growing from the start.
 FLAT_WINDOW = 0.1
 TRANSITION_GROWTH = 1.5
 # The resync jitter, as factors of the interval: the first converged wait

@@ -158,7 +158,12 @@ class FakeConnect:
     serves_offsets = True
 
     async def observe(
-        self, names: list[str], *, with_offsets: bool, types: dict[str, str]
+        self,
+        names: list[str],
+        *,
+        with_offsets: bool,
+        types: dict[str, str],
+        in_rounds: bool = False,
     ) -> tuple[list[ConnectorState], list[Any]]:
         return [
             ConnectorState(name="src", state="PAUSED", type="source"),
@@ -175,7 +180,7 @@ class FakeConnect:
         return [listed[n] for n in names], []
 
     async def add_offsets(
-        self, states: list[ConnectorState]
+        self, states: list[ConnectorState], *, in_rounds: bool = False
     ) -> tuple[list[ConnectorState], list[Any]]:
         return states, []
 

@@ -783,7 +783,12 @@ class FakeConnect:
         self.answers: list[list[ConnectorState]] = []
 
     async def observe(
-        self, names: list[str], *, with_offsets: bool, types: dict[str, str]
+        self,
+        names: list[str],
+        *,
+        with_offsets: bool,
+        types: dict[str, str],
+        in_rounds: bool = False,
     ) -> tuple[list[ConnectorState], list[Any]]:
         return self.answers.pop(0), []
 
@@ -800,7 +805,7 @@ class FakeConnect:
         return [listed[n] for n in names], []
 
     async def add_offsets(
-        self, states: list[ConnectorState]
+        self, states: list[ConnectorState], *, in_rounds: bool = False
     ) -> tuple[list[ConnectorState], list[Any]]:
         return self.answers.pop(0), []
 
