@@ -221,6 +221,16 @@ class Collection:
 # --- end states -------------------------------------------------------------
 
 
+def generation_is(generations: Mapping[str, int]) -> Callable[[dict[str, Any]], bool]:
+    """An object is at (or past) its generation in ``generations``: its spec change is seen."""
+
+    def ok(obj: dict[str, Any]) -> bool:
+        meta = obj.get("metadata") or {}
+        return int(meta.get("generation") or 0) >= generations.get(meta.get("name", ""), 1 << 62)
+
+    return ok
+
+
 def phase_is(
     phase: str, generations: Mapping[str, int] | None = None
 ) -> Callable[[dict[str, Any]], bool]:
