@@ -3,16 +3,28 @@
 Labels are namespace and name only (bounded by the number of SyncJobs), never
 anything from a Secret.  Served by prometheus_client's own HTTP server on
 ``SYNCJOB_METRICS_PORT``.
+
+The per-job series are not prometheus_client Gauges: a Gauge keeps an object
+with its own lock for every label set, ~20 of them a job (every phase and
+stage, 0 or 1), 6 KiB a job of live memory at 1,000 jobs, and each pass set
+them all.  Instead each job's last figures are one small record, and
+:class:`JobSeries` turns the records into samples when Prometheus scrapes.
+So the time-based series are right at the scrape, not at the last pass: the
+seconds left to a retention deadline, and the lag while behind, count down
+and up between passes (a converged job passes every resync interval, 30 s
+by default).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import get_args
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from syncjob_operator import units
 from syncjob_operator.api import jobspec, jobstatus
@@ -23,17 +35,6 @@ from syncjob_operator.decide.observed import BackendError
 PHASES: tuple[str, ...] = get_args(jobstatus.Phase)
 STAGES: tuple[str, ...] = get_args(jobstatus.Stage)
 
-JOB_PHASE = Gauge(
-    "syncjob_phase", "1 for the phase each SyncJob is in", ["namespace", "name", "phase"]
-)
-JOB_STAGE = Gauge(
-    "syncjob_stage", "1 for the stage each SyncJob is in", ["namespace", "name", "stage"]
-)
-RETENTION_SECONDS_LEFT = Gauge(
-    "syncjob_retention_deadline_seconds",
-    "Seconds left until a paused SyncJob's retention deadline (negative: passed)",
-    ["namespace", "name"],
-)
 RECONCILE_SECONDS = Histogram(
     "syncjob_reconcile_duration_seconds",
     "Duration of one reconcile pass (observe, decide, act, write)",
@@ -42,23 +43,101 @@ RECONCILE_SECONDS = Histogram(
 BACKEND_ERRORS = Counter(
     "syncjob_backend_errors_total", "Errors talking to a backend, by kind", ["backend", "reason"]
 )
-BACKLOG_BYTES = Gauge(
-    "syncjob_backlog_bytes",
-    "Source change log the SyncJob has yet to read (PostgreSQL: WAL past confirmed_flush_lsn)",
-    ["namespace", "name"],
-)
-LAG_SECONDS = Gauge(
-    "syncjob_lag_seconds",
-    "Seconds since the source time of the last committed change, while the SyncJob is behind "
-    "(0 once it has caught up: an idle source is no lag)",
-    ["namespace", "name"],
-)
-SINK_LAG_RECORDS = Gauge(
-    "syncjob_sink_lag_records",
-    "Records the SyncJob's sink connectors are behind the ends of its topics",
-    ["namespace", "name"],
-)
-_BACKLOG_GAUGES = (BACKLOG_BYTES, LAG_SECONDS, SINK_LAG_RECORDS)
+
+Key = tuple[str, str]  # namespace, name
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """What the job's last pass reported: its phase, stage and retention deadline."""
+
+    phase: str | None
+    stage: str | None
+    deadline: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """The job's latest backlog probe; ``lag_from`` is set only while it is behind."""
+
+    backlog_bytes: int | None
+    sink_lag: int | None
+    # None: no lag series (nothing says whether it is behind); the epoch
+    # stands for "caught up" (lag 0), any other time for "behind since".
+    lag_from: datetime | None
+
+
+CAUGHT_UP = datetime.min.replace(tzinfo=UTC)
+
+
+class JobSeries(Collector):
+    """Every job's series, built at each scrape from one record per job."""
+
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.clock = clock
+        self.reported: dict[Key, Reported] = {}
+        self.backlogs: dict[Key, Backlog] = {}
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterable[Metric]:
+        now = self.clock()
+        phase, stage, deadline, backlog_bytes, lag, sink_lag = families = self._families()
+        for (namespace, name), r in list(self.reported.items()):
+            for value in PHASES:
+                phase.add_metric([namespace, name, value], 1 if r.phase == value else 0)
+            for value in STAGES:
+                stage.add_metric([namespace, name, value], 1 if r.stage == value else 0)
+            if r.deadline is not None:
+                deadline.add_metric([namespace, name], (r.deadline - now).total_seconds())
+        for (namespace, name), b in list(self.backlogs.items()):
+            if b.backlog_bytes is not None:
+                backlog_bytes.add_metric([namespace, name], b.backlog_bytes)
+            if b.sink_lag is not None:
+                sink_lag.add_metric([namespace, name], b.sink_lag)
+            if b.lag_from is not None:
+                behind = 0.0 if b.lag_from == CAUGHT_UP else (now - b.lag_from).total_seconds()
+                lag.add_metric([namespace, name], max(behind, 0.0))
+        return families
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, ...]:
+        job = ["namespace", "name"]
+        return (
+            GaugeMetricFamily(
+                "syncjob_phase", "1 for the phase each SyncJob is in", labels=[*job, "phase"]
+            ),
+            GaugeMetricFamily(
+                "syncjob_stage", "1 for the stage each SyncJob is in", labels=[*job, "stage"]
+            ),
+            GaugeMetricFamily(
+                "syncjob_retention_deadline_seconds",
+                "Seconds left until a paused SyncJob's retention deadline (negative: passed)",
+                labels=job,
+            ),
+            GaugeMetricFamily(
+                "syncjob_backlog_bytes",
+                "Source change log the SyncJob has yet to read (PostgreSQL: WAL past "
+                "confirmed_flush_lsn)",
+                labels=job,
+            ),
+            GaugeMetricFamily(
+                "syncjob_lag_seconds",
+                "Seconds since the source time of the last committed change, while the "
+                "SyncJob is behind (0 once it has caught up: an idle source is no lag)",
+                labels=job,
+            ),
+            GaugeMetricFamily(
+                "syncjob_sink_lag_records",
+                "Records the SyncJob's sink connectors are behind the ends of its topics",
+                labels=job,
+            ),
+        )
+
+
+JOBS = JobSeries()
+REGISTRY.register(JOBS)
 
 
 def record(
@@ -66,18 +145,11 @@ def record(
     name: str,
     status: jobstatus.SyncJobStatus,
     errors: Iterable[BackendError],
-    *,
-    now: datetime,
 ) -> None:
-    for phase in PHASES:
-        JOB_PHASE.labels(namespace, name, phase).set(1 if status.phase == phase else 0)
-    for stage in STAGES:
-        JOB_STAGE.labels(namespace, name, stage).set(1 if status.stage == stage else 0)
-    deadline = units.parse_time(status.retention_deadline)
-    if deadline is not None:
-        RETENTION_SECONDS_LEFT.labels(namespace, name).set((deadline - now).total_seconds())
-    else:
-        _remove(RETENTION_SECONDS_LEFT, namespace, name)
+    """The pass's phase, stage and deadline, and its backend errors."""
+    JOBS.reported[(namespace, name)] = Reported(
+        status.phase, status.stage, units.parse_time(status.retention_deadline)
+    )
     for error in errors:
         BACKEND_ERRORS.labels(backend=error.backend, reason=error.reason).inc()
 
@@ -87,44 +159,25 @@ def record_backlog(
     name: str,
     measure: backlog.Measure | None,
     threshold: jobspec.CatchUpSpec,
-    *,
-    now: datetime,
 ) -> None:
     """The latest backlog probe (fresher than status.cdc, which is written on a move only)."""
+    key = (namespace, name)
     sample = measure.sample if measure is not None else None
-    figures = (
-        (BACKLOG_BYTES, sample.backlog_bytes if sample else None),
-        (SINK_LAG_RECORDS, sample.sink_lag if sample else None),
-    )
-    for gauge, value in figures:
-        if value is None:
-            _remove(gauge, namespace, name)
-        else:
-            gauge.labels(namespace, name).set(value)
-    if sample is None or sample.last_event_time is None:
-        _remove(LAG_SECONDS, namespace, name)
+    if sample is None:
+        JOBS.backlogs.pop(key, None)
         return
-    behind = catchup.behind(sample.backlog_bytes, sample.sink_lag, threshold)
-    if behind is None:
-        # Nothing tells whether the source is writing: an idle source's old
-        # last event is no lag, so no figure rather than a false alarm.
-        _remove(LAG_SECONDS, namespace, name)
-        return
-    lag = (now - sample.last_event_time).total_seconds() if behind else 0.0
-    LAG_SECONDS.labels(namespace, name).set(max(lag, 0.0))
+    lag_from: datetime | None = None
+    if sample.last_event_time is not None:
+        behind = catchup.behind(sample.backlog_bytes, sample.sink_lag, threshold)
+        # None: nothing tells whether the source is writing, and an idle
+        # source's old last event is no lag, so no series rather than a
+        # false alarm.
+        if behind is not None:
+            lag_from = sample.last_event_time if behind else CAUGHT_UP
+    JOBS.backlogs[key] = Backlog(sample.backlog_bytes, sample.sink_lag, lag_from)
 
 
 def forget(namespace: str, name: str) -> None:
     """A deleted job leaves no series behind."""
-    for gauge in _BACKLOG_GAUGES:
-        _remove(gauge, namespace, name)
-    for phase in PHASES:
-        _remove(JOB_PHASE, namespace, name, phase)
-    for stage in STAGES:
-        _remove(JOB_STAGE, namespace, name, stage)
-    _remove(RETENTION_SECONDS_LEFT, namespace, name)
-
-
-def _remove(gauge: Gauge, *labels: str) -> None:
-    with contextlib.suppress(KeyError):
-        gauge.remove(*labels)
+    JOBS.reported.pop((namespace, name), None)
+    JOBS.backlogs.pop((namespace, name), None)

@@ -275,8 +275,8 @@ class JobLoop:
                 (time.monotonic() - self.looked_at) * 1000,
                 plan.status.phase,
             )
-        metrics.record(self.namespace, self.name, plan.status, observed.errors, now=now)
-        metrics.record_backlog(self.namespace, self.name, measure, spec.catch_up, now=now)
+        metrics.record(self.namespace, self.name, plan.status, observed.errors)
+        metrics.record_backlog(self.namespace, self.name, measure, spec.catch_up)
         return plan, observed.errors
 
     def _context(
