@@ -107,11 +107,13 @@ class Settings(BaseSettings):
         "system (glibc malloc_trim); 0 disables.",
     )
     # Measured at 1,000 jobs (tests/bench/test_startup_bench.py): RSS at the
-    # end of start-up 289 MiB unbounded, 275 at 50, 236 at 10, 220 at 5, and
-    # every job Running no later (12.2, 10.0, 10.9 s; 13.4 at 10 and 13.6 at
-    # 5 in one later run): the API server is the pace.
+    # end of start-up 289 MiB unbounded, 275 at 50, 236 at 10, 220-239 at 5
+    # (six runs), 199-214 at 2 (two runs), 203 at 1.  Every job Running in
+    # 10-11 s from 5 to 50 at once (the API server is the pace), 12 s at 2,
+    # 14 s at 1: two keep the peak clear of the 250 MiB the chart plans for
+    # at a second or two of a thousand-job start-up.
     first_pass_concurrency: int = Field(
-        default=5,
+        default=2,
         ge=0,
         description="How many SyncJobs take their first pass at once after a start "
         "(bounds the start-up's memory peak); 0: no bound.",
