@@ -435,3 +435,67 @@ def test_first_passes_are_taken_a_bounded_number_at_a_time() -> None:
 
     assert asyncio.run(start_up(2)) == 2
     assert asyncio.run(start_up(0)) == 6
+
+
+def counting(loop: JobLoop) -> list[float]:
+    """The times of the loop's passes, from now on."""
+    passes: list[float] = []
+    original = loop.step
+
+    async def step(body: Any) -> plan.Plan:
+        passes.append(time.monotonic())
+        return await original(body)
+
+    loop.step = step  # type: ignore[method-assign]
+    return passes
+
+
+def test_a_job_whose_spec_changes_while_it_waits_its_first_turn_goes_at_once() -> None:
+    async def scenario() -> None:
+        loop, _ = job_loop(Connect("RUNNING"), StatusOnly(), first_pass_concurrency=1)
+        turns = loop.shared.first_passes
+        assert turns is not None
+        await turns.acquire()  # the one turn is another job's, for as long as this lasts
+        passes, stop = counting(loop), asyncio.Event()
+        job = body(paused=False, status=RUNNING_CDC)
+        running = asyncio.create_task(loop.run(job, stop.is_set, stop.wait))
+        await asyncio.sleep(0.1)
+        assert passes == []  # waiting its turn
+        loop.notice(job)  # the generation it started on: no change
+        await asyncio.sleep(0.1)
+        assert passes == []
+        changed = {**job, "metadata": {**job["metadata"], "generation": 4}}
+        loop.notice(changed)  # a pause or resume patched meanwhile
+        await asyncio.sleep(0.1)
+        assert len(passes) == 1  # went at once, the turn still taken
+        turns.release()
+        stop.set()
+        await asyncio.wait_for(running, 5)
+        # The cancelled wait for a turn gave back nothing it did not take.
+        assert not turns.locked()
+        await asyncio.wait_for(turns.acquire(), 1)
+
+    asyncio.run(scenario())
+
+
+def test_the_first_event_of_a_job_does_not_cost_it_a_second_pass() -> None:
+    async def scenario() -> list[float]:
+        loop, _ = job_loop(Connect("RUNNING"), StatusOnly())
+        passes, stop = counting(loop), asyncio.Event()
+        job = body(paused=False, status=RUNNING_CDC)
+        running = asyncio.create_task(loop.run(job, stop.is_set, stop.wait))
+        await asyncio.sleep(0.05)
+        # Kopf's next event for the object once the daemon runs (its
+        # finalizer added, the first status written): the same generation.
+        loop.notice({**job, "status": loop.book.written})
+        await asyncio.sleep(0.3)
+        loop.notice({**job, "metadata": {**job["metadata"], "generation": 4}})
+        await asyncio.sleep(0.3)
+        stop.set()
+        await asyncio.wait_for(running, 5)
+        return passes
+
+    passes = asyncio.run(scenario())
+    # One pass at the start, one for the new generation; none in between.
+    assert len(passes) == 2, passes
+    assert passes[1] - passes[0] >= 0.25

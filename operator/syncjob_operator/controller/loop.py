@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import time
 from asyncio import FIRST_COMPLETED
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -112,10 +112,15 @@ class JobLoop:
         loop a thousand times a second).
         """
         first = True
+        if self.seen_generation is None:
+            # The generation the loop starts on is no change: only a later one
+            # wakes it (a wake on the first event cost every job a second
+            # pass at once after its first, a thousand extra at a start-up).
+            self.seen_generation = body.get("metadata", {}).get("generation")
         while not stopped():
             started = time.monotonic()
             try:
-                async with self.shared.first_pass() if first else contextlib.nullcontext():
+                async with self._first_turn() if first else contextlib.nullcontext():
                     first = False
                     plan = await self.step(body)
                 now = time.monotonic()
@@ -157,6 +162,37 @@ class JobLoop:
                 await self._sleep_until(delay, until_stopped)
             else:
                 await self._sleep(delay, stopped)
+
+    @contextlib.asynccontextmanager
+    async def _first_turn(self) -> AsyncIterator[None]:
+        """Held through the first pass: the job's turn among a start-up's first passes.
+
+        A job woken while it waits (its spec changed: a pause or resume
+        patched during a start-up, or it is being deleted) goes at once,
+        beside the bounded ones: the bound is for the start-up's memory, and
+        a user's change must not wait for a thousand jobs ahead of it.
+        Either way the pass reads the newest object, so the wake is spent.
+        """
+        turns = self.shared.first_passes
+        if turns is None:
+            self.wake.clear()
+            yield
+            return
+        turn = asyncio.ensure_future(turns.acquire())
+        woken = asyncio.ensure_future(self.wake.wait())
+        try:
+            await asyncio.wait((turn, woken), return_when=FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            if not turn.done():
+                turn.cancel()  # a cancelled acquire hands its turn to the next waiter
+        held = turn.done() and not turn.cancelled()
+        self.wake.clear()
+        try:
+            yield
+        finally:
+            if held:
+                turns.release()
 
     async def _sleep_until(
         self, delay: float, until_stopped: Callable[[], Awaitable[object]]

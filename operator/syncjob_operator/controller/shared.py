@@ -18,7 +18,6 @@ watch-fed cache of workloads and KafkaConnectors
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -80,7 +79,11 @@ class Shared:
     connect_crowds: Crowds = field(init=False)
     # Workloads and KafkaConnectors, from one list+watch per kind and namespace.
     watches: WatchCache = field(init=False)
-    # Bounds how many loops take their first pass at once (see first_pass).
+    # Bounds how many loops take their first pass at once (None: no bound).
+    # At start-up every job takes its first pass: a thousand observations,
+    # status writes and decoded answers in flight together were the
+    # process's peak of memory, and the heap keeps that size (fragmented)
+    # long after.  The API server serves them one after another anyway.
     first_passes: asyncio.Semaphore | None = field(init=False)
 
     def __post_init__(self) -> None:
@@ -99,19 +102,6 @@ class Shared:
         self.kafka_admins = Pool(
             _close_admin, what="Kafka admin client", idle_after=CLIENT_IDLE_AFTER, clock=self.clock
         )
-
-    def first_pass(self) -> contextlib.AbstractAsyncContextManager[object]:
-        """Held by a loop through its first pass.
-
-        At start-up every job takes its first pass at once: a thousand
-        observations, status writes and decoded answers in flight together
-        are the process's peak of memory, and the heap keeps that size
-        (fragmented) long after.  A bounded number at a time costs no time:
-        the API server serves them one after another anyway.
-        """
-        if self.first_passes is None:
-            return contextlib.nullcontext()
-        return self.first_passes
 
     async def secret(self, namespace: str, name: str) -> dict[str, str] | None:
         key = (namespace, name)
