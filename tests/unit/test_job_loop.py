@@ -108,6 +108,19 @@ def job_loop(
     return JobLoop(shared=shared, namespace="ns", name="job", emit=events.append), events
 
 
+def counting(loop: JobLoop) -> list[float]:
+    """The times of the loop's passes, from now on."""
+    passes: list[float] = []
+    original = loop.step
+
+    async def step(body: Any) -> plan.Plan:
+        passes.append(time.monotonic())
+        return await original(body)
+
+    loop.step = step  # type: ignore[method-assign]
+    return passes
+
+
 def body(paused: bool, status: jobstatus.SyncJobStatus | None = None, **spec: Any) -> Any:
     return {
         "metadata": {"generation": 3, "resourceVersion": "1"},
@@ -334,14 +347,7 @@ def test_a_wake_ends_the_sleep_at_once() -> None:
     loop, _ = job_loop(connect, kube)
     stop = asyncio.Event()
 
-    passes: list[float] = []
-    step = loop.step
-
-    async def counted(b: Any) -> plan.Plan:
-        passes.append(time.monotonic())
-        return await step(b)
-
-    loop.step = counted  # type: ignore[method-assign]
+    passes = counting(loop)
 
     async def scenario() -> int:
         task = asyncio.create_task(loop.run(body(paused=False), stop.is_set, stop.wait))
@@ -435,19 +441,6 @@ def test_first_passes_are_taken_a_bounded_number_at_a_time() -> None:
 
     assert asyncio.run(start_up(2)) == 2
     assert asyncio.run(start_up(0)) == 6
-
-
-def counting(loop: JobLoop) -> list[float]:
-    """The times of the loop's passes, from now on."""
-    passes: list[float] = []
-    original = loop.step
-
-    async def step(body: Any) -> plan.Plan:
-        passes.append(time.monotonic())
-        return await original(body)
-
-    loop.step = step  # type: ignore[method-assign]
-    return passes
 
 
 def test_a_job_whose_spec_changes_while_it_waits_its_first_turn_goes_at_once() -> None:
