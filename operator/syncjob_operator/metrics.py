@@ -58,16 +58,14 @@ class Reported:
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
-    """The job's latest backlog probe; ``lag_from`` is set only while it is behind."""
+    """The job's latest backlog probe, and whether it is behind its thresholds."""
 
     backlog_bytes: int | None
     sink_lag: int | None
-    # None: no lag series (nothing says whether it is behind); the epoch
-    # stands for "caught up" (lag 0), any other time for "behind since".
-    lag_from: datetime | None
-
-
-CAUGHT_UP = datetime.min.replace(tzinfo=UTC)
+    last_event_time: datetime | None
+    # None: nothing was measured, so nothing says whether the source is
+    # writing; an idle source's old last event is no lag (no lag series).
+    behind: bool | None
 
 
 class JobSeries(Collector):
@@ -96,9 +94,9 @@ class JobSeries(Collector):
                 backlog_bytes.add_metric([namespace, name], b.backlog_bytes)
             if b.sink_lag is not None:
                 sink_lag.add_metric([namespace, name], b.sink_lag)
-            if b.lag_from is not None:
-                behind = 0.0 if b.lag_from == CAUGHT_UP else (now - b.lag_from).total_seconds()
-                lag.add_metric([namespace, name], max(behind, 0.0))
+            if b.last_event_time is not None and b.behind is not None:
+                seconds = (now - b.last_event_time).total_seconds() if b.behind else 0.0
+                lag.add_metric([namespace, name], max(seconds, 0.0))
         return families
 
     @staticmethod
@@ -166,15 +164,10 @@ def record_backlog(
     if sample is None:
         JOBS.backlogs.pop(key, None)
         return
-    lag_from: datetime | None = None
-    if sample.last_event_time is not None:
-        behind = catchup.behind(sample.backlog_bytes, sample.sink_lag, threshold)
-        # None: nothing tells whether the source is writing, and an idle
-        # source's old last event is no lag, so no series rather than a
-        # false alarm.
-        if behind is not None:
-            lag_from = sample.last_event_time if behind else CAUGHT_UP
-    JOBS.backlogs[key] = Backlog(sample.backlog_bytes, sample.sink_lag, lag_from)
+    behind = catchup.behind(sample.backlog_bytes, sample.sink_lag, threshold)
+    JOBS.backlogs[key] = Backlog(
+        sample.backlog_bytes, sample.sink_lag, sample.last_event_time, behind
+    )
 
 
 def forget(namespace: str, name: str) -> None:

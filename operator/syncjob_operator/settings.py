@@ -110,8 +110,10 @@ class Settings(BaseSettings):
     # end of start-up 289 MiB unbounded, 275 at 50, 236 at 10, 220-239 at 5
     # (six runs), 199-214 at 2 (two runs), 203 at 1.  Every job Running in
     # 10-11 s from 5 to 50 at once (the API server is the pace), 12 s at 2,
-    # 14 s at 1: two keep the peak clear of the 250 MiB the chart plans for
-    # at a second or two of a thousand-job start-up.
+    # 14 s at 1.  On the code since (series built at the scrape, no second
+    # pass at a start-up): 202-216 at 5, 193-205 at 2.  Two keep the peak
+    # clear of the 250 MiB target for 1,000 jobs at a second or two of their
+    # start-up.
     first_pass_concurrency: int = Field(
         default=2,
         ge=0,
